@@ -1,0 +1,70 @@
+"""Fetch assets: one per OneRoster endpoint, built by one factory from the endpoint specs."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from roster_pipeline.fetch import fetch_endpoint
+from roster_pipeline.oneroster import ENDPOINTS_V1P1, EndpointSpec
+from roster_pipeline.partitions import district_partitions
+from roster_pipeline.resources import RosterSettings
+
+FULL_SYNC_TAG = "roster/full_sync"
+
+
+def fetch_asset_key(endpoint: str) -> dg.AssetKey:
+    return dg.AssetKey(["oneroster", endpoint])
+
+
+def build_fetch_asset(spec: EndpointSpec) -> dg.AssetsDefinition:
+    """The `oneroster/<endpoint>` asset: streams the endpoint's pages for one district into the lake."""
+    kind = "required" if spec.required else "optional"
+
+    @dg.asset(
+        key=fetch_asset_key(spec.name),
+        partitions_def=district_partitions,
+        group_name="oneroster",
+        kinds={"parquet"},
+        owners=["team:data-engineering"],
+        description=(
+            f"OneRoster `{spec.name}` ({kind}) for one district, landed as Parquet under "
+            f"`lake/{spec.name}/district=<id>/`. Delta (dateLastModified after the watermark) once a "
+            f"watermark exists; full on first sync, when the run tag `{FULL_SYNC_TAG}=true` is set, or where "
+            "the provider's filter does not work."
+        ),
+    )
+    def fetch(context: dg.AssetExecutionContext, settings: RosterSettings) -> dg.MaterializeResult:
+        district = settings.registry().district(context.partition_key)
+        full = context.run.tags.get(FULL_SYNC_TAG, "false").lower() == "true"
+        outcome = fetch_endpoint(
+            district,
+            spec.name,
+            settings.lake(),
+            run_id=context.run.run_id,
+            full=full,
+            log=context.log.info,
+        )
+        context.log.info(
+            f"{district.id} {spec.name}: {outcome.mode} ({outcome.mode_reason}), {outcome.records} records, "
+            f"{outcome.pages} pages" + (f" — {outcome.note}" if outcome.note else "")
+        )
+        metadata = {
+            "offered": outcome.offered,
+            "mode": outcome.mode,
+            "mode_reason": outcome.mode_reason,
+            "records": outcome.records,
+            "pages": outcome.pages,
+            "bytes": outcome.bytes,
+            "watermark_used": outcome.watermark_from or "none",
+            "watermark_next": outcome.watermark_to or "unchanged",
+            "batch_id": outcome.batch_id or "none",
+            "duration_s": outcome.duration_s,
+        }
+        if outcome.note:
+            metadata["note"] = outcome.note
+        return dg.MaterializeResult(metadata=metadata)
+
+    return fetch
+
+
+fetch_assets = [build_fetch_asset(spec) for spec in ENDPOINTS_V1P1]

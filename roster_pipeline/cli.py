@@ -1,0 +1,103 @@
+"""The `roster-pipeline` command: sync a district, run the demo, serve the sandbox, validate the registry."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from roster_pipeline.registry import RegistryError, data_dir, load_registry
+
+DAGSTER_YAML = """\
+# Written by roster-pipeline on first use. Pools limit how many ops of a pool run at once across runs:
+# the roster DuckDB writers share the `roster_duckdb` pool, and DuckDB allows a single writing process.
+concurrency:
+  pools:
+    default_limit: 1
+telemetry:
+  enabled: false
+"""
+
+
+def ensure_dagster_home() -> Path:
+    """DAGSTER_HOME, defaulting to `<data>/dagster_home`, created with a dagster.yaml if missing."""
+    home = Path(os.environ.get("DAGSTER_HOME") or data_dir() / "dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML, encoding="utf-8")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from roster_pipeline.sync import print_summary, sync_district
+
+    ensure_dagster_home()
+    result = sync_district(args.district, full=args.full)
+    print_summary(result)
+    return 0 if result.success else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from roster_pipeline.demo import run_demo
+
+    ensure_dagster_home()
+    return run_demo()
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from roster_pipeline.sandbox.server import run_demo_server
+
+    run_demo_server(args.port)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    registry = load_registry()
+    missing = []
+    for district in registry.districts:
+        print(f"{district.id:24} {district.provider.key:18} {district.source.kind:5} enabled={district.enabled}")
+        for name in _secret_names(district):
+            if not os.environ.get(name):
+                missing.append(f"district '{district.id}': environment variable {name} is not set")
+    for line in missing:
+        print(f"warning: {line}", file=sys.stderr)
+    return 0
+
+
+def _secret_names(district) -> list[str]:  # type: ignore[no-untyped-def]
+    auth = getattr(district.source, "auth", None)
+    return [auth.client_id_env, auth.client_secret_env] if auth else []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="roster-pipeline", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    sync = commands.add_parser("sync", help="materialise every asset of one district in-process")
+    sync.add_argument("district", help="district id from the registry")
+    sync.add_argument("--full", action="store_true", help="full sync instead of delta")
+    sync.set_defaults(handler=cmd_sync)
+    demo = commands.add_parser("demo", help="sync the bundled demo districts from the sandbox, full then delta")
+    demo.set_defaults(handler=cmd_demo)
+    sandbox = commands.add_parser("sandbox", help="serve the demo districts from the OneRoster sandbox")
+    sandbox.add_argument("--port", type=int, default=8765)
+    sandbox.set_defaults(handler=cmd_sandbox)
+    validate = commands.add_parser("validate", help="validate the district registry")
+    validate.set_defaults(handler=cmd_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except RegistryError as error:
+        print(error, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

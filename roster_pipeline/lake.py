@@ -1,0 +1,213 @@
+"""The Parquet landing zone and the per-(district, endpoint) sync state.
+
+Each fetch lands one immutable *batch*: ``lake/<endpoint>/district=<id>/<batch_id>/part-NNNNN.parquet`` plus a
+``_batch.json`` manifest. A batch is written under a temporary name and renamed into place only when complete,
+so a fetch that fails half-way leaves nothing a publish could pick up. Batch ids sort by time, and the DuckDB
+publish applies every batch it has not applied yet, in order — the lake is the log, DuckDB the state.
+
+Watermarks and sync-run records live here as small files (fetch assets never open DuckDB, so many districts
+fetch in parallel); the publish mirrors them into ``ops.watermarks`` and ``ops.sync_runs``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import polars as pl
+
+from roster_pipeline.oneroster.flatten import lake_schema
+
+BATCH_MANIFEST = "_batch.json"
+PART_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A complete landed batch of one endpoint for one district."""
+
+    endpoint: str
+    district_id: str
+    batch_id: str
+    path: Path
+    mode: str
+    records: int
+    watermark_from: str | None
+    watermark_to: str | None
+
+    @property
+    def files(self) -> list[str]:
+        return sorted(str(p) for p in self.path.glob("part-*.parquet"))
+
+
+@dataclass
+class SyncRunRecord:
+    """One fetch attempt, as ``ops.sync_runs`` will show it."""
+
+    run_id: str
+    district_id: str
+    endpoint: str
+    mode: str
+    started_at: str
+    finished_at: str
+    outcome: str
+    records: int = 0
+    pages: int = 0
+    bytes: int = 0
+    tombstones: int = 0
+    watermark_from: str | None = None
+    watermark_to: str | None = None
+    batch_id: str | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class BatchWriter:
+    """Buffers flattened pages and writes them as Parquet parts of one batch; `commit` publishes the batch."""
+
+    def __init__(self, lake: Lake, endpoint: str, district_id: str, batch_id: str) -> None:
+        self.lake, self.endpoint, self.district_id, self.batch_id = lake, endpoint, district_id, batch_id
+        self.final_path = lake.district_dir(endpoint, district_id) / batch_id
+        self.tmp_path = self.final_path.with_name(f".tmp-{batch_id}")
+        self.tmp_path.mkdir(parents=True, exist_ok=True)
+        self._buffer: list[pl.DataFrame] = []
+        self._buffered = 0
+        self._parts = 0
+        self.records = 0
+        self.bytes = 0
+
+    def append(self, frame: pl.DataFrame) -> None:
+        if frame.height == 0:
+            return
+        self._buffer.append(frame)
+        self._buffered += frame.height
+        self.records += frame.height
+        if self._buffered >= PART_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffer and self._parts:
+            return
+        frame = pl.concat(self._buffer) if self._buffer else pl.DataFrame(schema=lake_schema(self.endpoint))
+        part = self.tmp_path / f"part-{self._parts:05d}.parquet"
+        frame.write_parquet(part, compression="zstd", statistics=True)
+        self.bytes += part.stat().st_size
+        self._parts += 1
+        self._buffer, self._buffered = [], 0
+
+    def commit(self, mode: str, watermark_from: str | None, watermark_to: str | None) -> Batch:
+        """Write the remaining rows and the manifest, then rename the batch into place (atomic)."""
+        self._flush()
+        manifest = {
+            "endpoint": self.endpoint,
+            "district_id": self.district_id,
+            "batch_id": self.batch_id,
+            "mode": mode,
+            "records": self.records,
+            "watermark_from": watermark_from,
+            "watermark_to": watermark_to,
+            "committed_at": _now_iso(),
+        }
+        (self.tmp_path / BATCH_MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+        os.replace(self.tmp_path, self.final_path)
+        return self.lake.read_batch(self.final_path)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmp_path, ignore_errors=True)
+
+
+class Lake:
+    """The landing zone rooted at ``<data folder>/lake``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def district_dir(self, endpoint: str, district_id: str) -> Path:
+        return self.root / endpoint / f"district={district_id}"
+
+    def state_dir(self, district_id: str) -> Path:
+        return self.root / "_state" / f"district={district_id}"
+
+    def new_batch(self, endpoint: str, district_id: str) -> BatchWriter:
+        return BatchWriter(self, endpoint, district_id, new_batch_id())
+
+    def read_batch(self, path: Path) -> Batch:
+        manifest = orjson.loads((path / BATCH_MANIFEST).read_bytes())
+        return Batch(
+            endpoint=manifest["endpoint"],
+            district_id=manifest["district_id"],
+            batch_id=manifest["batch_id"],
+            path=path,
+            mode=manifest["mode"],
+            records=manifest["records"],
+            watermark_from=manifest.get("watermark_from"),
+            watermark_to=manifest.get("watermark_to"),
+        )
+
+    def batches(self, endpoint: str, district_id: str, after: str | None = None) -> list[Batch]:
+        """Complete batches in landing order, optionally only those after a batch id."""
+        folder = self.district_dir(endpoint, district_id)
+        if not folder.exists():
+            return []
+        found = [
+            self.read_batch(p)
+            for p in sorted(folder.iterdir())
+            if not p.name.startswith(".") and (p / BATCH_MANIFEST).exists()
+        ]
+        return [b for b in found if after is None or b.batch_id > after]
+
+    def watermark(self, district_id: str, endpoint: str) -> str | None:
+        state = self._read_state(district_id, endpoint)
+        return state.get("watermark") if state else None
+
+    def set_watermark(self, district_id: str, endpoint: str, watermark: str, batch_id: str) -> None:
+        state = {"watermark": watermark, "batch_id": batch_id, "updated_at": _now_iso()}
+        _write_atomic(self.state_dir(district_id) / f"{endpoint}.json", orjson.dumps(state))
+
+    def clear_watermark(self, district_id: str, endpoint: str) -> None:
+        (self.state_dir(district_id) / f"{endpoint}.json").unlink(missing_ok=True)
+
+    def watermarks(self, district_id: str) -> dict[str, dict[str, Any]]:
+        folder = self.state_dir(district_id)
+        if not folder.exists():
+            return {}
+        return {p.stem: orjson.loads(p.read_bytes()) for p in sorted(folder.glob("*.json"))}
+
+    def _read_state(self, district_id: str, endpoint: str) -> dict[str, Any] | None:
+        path = self.state_dir(district_id) / f"{endpoint}.json"
+        return orjson.loads(path.read_bytes()) if path.exists() else None
+
+    def record_run(self, run: SyncRunRecord) -> None:
+        """Keep a fetch attempt's record (one file per attempt: parallel fetches never share a file)."""
+        folder = self.state_dir(run.district_id) / "runs"
+        name = f"{run.started_at.replace(':', '')}-{run.endpoint}-{uuid.uuid4().hex[:8]}.json"
+        _write_atomic(folder / name, orjson.dumps(asdict(run)))
+
+    def run_records(self, district_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        folder = self.state_dir(district_id) / "runs"
+        if folder.exists():
+            for path in sorted(folder.glob("*.json")):
+                yield path.name, orjson.loads(path.read_bytes())
+
+
+def new_batch_id() -> str:
+    """A batch id that sorts by landing time and never collides between parallel fetches."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:8]
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _write_atomic(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_bytes(content)
+    os.replace(tmp, path)

@@ -1,0 +1,241 @@
+"""Flattening OneRoster records into typed columnar batches (Polars frames) for the Parquet landing zone.
+
+Each endpoint's columns are declared as data below, so the lake schema is explicit and stable from page to
+page: nested GUIDRefs (``{sourcedId, type, href}``) become ``<name>_sourced_id`` columns, lists of them become
+``<name>_sourced_ids`` list columns, and fields we do not know are kept verbatim in an ``extra`` JSON column
+rather than dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+import polars as pl
+
+# Fields every OneRoster base record carries (spec 1.1 §4.13.1), handled the same on every endpoint.
+COMMON_FIELDS = ("sourcedId", "status", "dateLastModified", "metadata")
+
+USER_ID = pl.Struct({"type": pl.Utf8, "identifier": pl.Utf8})
+
+
+@dataclass(frozen=True)
+class Column:
+    """One flattened column: which JSON key it comes from, its Parquet type and how a value converts."""
+
+    key: str
+    name: str
+    dtype: pl.DataType
+    convert: Callable[[Any], Any]
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _flag(value: Any) -> bool | None:
+    if isinstance(value, bool) or value is None:
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    return None
+
+
+def _ref(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        return _text(value.get("sourcedId"))
+    return _text(value)
+
+
+def _refs(value: Any) -> list[str]:
+    if not value:
+        return []
+    items = value if isinstance(value, list) else [value]
+    return [ref for ref in (_ref(item) for item in items) if ref is not None]
+
+
+def _texts(value: Any) -> list[str]:
+    if not value:
+        return []
+    if isinstance(value, str):
+        # Some servers send a comma-separated string where the spec says array.
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return [str(item) for item in value if item is not None and item != ""]
+
+
+def _user_ids(value: Any) -> list[dict[str, str | None]]:
+    if not value:
+        return []
+    return [
+        {"type": _text(item.get("type")), "identifier": _text(item.get("identifier"))}
+        for item in value
+        if isinstance(item, Mapping)
+    ]
+
+
+def text(key: str, name: str) -> Column:
+    return Column(key, name, pl.Utf8(), _text)
+
+
+def flag(key: str, name: str) -> Column:
+    return Column(key, name, pl.Boolean(), _flag)
+
+
+def ref(key: str) -> Column:
+    return Column(key, f"{_snake(key)}_sourced_id", pl.Utf8(), _ref)
+
+
+def refs(key: str, singular: str) -> Column:
+    return Column(key, f"{singular}_sourced_ids", pl.List(pl.Utf8), _refs)
+
+
+def texts(key: str, name: str) -> Column:
+    return Column(key, name, pl.List(pl.Utf8), _texts)
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+ENDPOINT_COLUMNS: dict[str, tuple[Column, ...]] = {
+    "orgs": (
+        text("name", "name"),
+        text("type", "type"),
+        text("identifier", "identifier"),
+        ref("parent"),
+        refs("children", "child"),
+    ),
+    "academicSessions": (
+        text("title", "title"),
+        text("type", "type"),
+        text("startDate", "start_date"),
+        text("endDate", "end_date"),
+        ref("parent"),
+        refs("children", "child"),
+        text("schoolYear", "school_year"),
+    ),
+    "users": (
+        text("username", "username"),
+        Column("userIds", "user_ids", pl.List(USER_ID), _user_ids),
+        flag("enabledUser", "enabled_user"),
+        text("givenName", "given_name"),
+        text("familyName", "family_name"),
+        text("middleName", "middle_name"),
+        text("role", "role"),
+        text("identifier", "identifier"),
+        text("email", "email"),
+        text("sms", "sms"),
+        text("phone", "phone"),
+        refs("agents", "agent"),
+        refs("orgs", "org"),
+        texts("grades", "grades"),
+    ),
+    "courses": (
+        text("title", "title"),
+        ref("schoolYear"),
+        text("courseCode", "course_code"),
+        texts("grades", "grades"),
+        texts("subjects", "subjects"),
+        texts("subjectCodes", "subject_codes"),
+        ref("org"),
+    ),
+    "classes": (
+        text("title", "title"),
+        text("classCode", "class_code"),
+        text("classType", "class_type"),
+        text("location", "location"),
+        texts("grades", "grades"),
+        texts("subjects", "subjects"),
+        texts("subjectCodes", "subject_codes"),
+        ref("course"),
+        ref("school"),
+        refs("terms", "term"),
+        texts("periods", "periods"),
+    ),
+    "enrollments": (
+        ref("user"),
+        ref("class"),
+        ref("school"),
+        text("role", "role"),
+        flag("primary", "primary"),
+        text("beginDate", "begin_date"),
+        text("endDate", "end_date"),
+    ),
+    "demographics": (
+        text("birthDate", "birth_date"),
+        text("sex", "sex"),
+        flag("americanIndianOrAlaskaNative", "american_indian_or_alaska_native"),
+        flag("asian", "asian"),
+        flag("blackOrAfricanAmerican", "black_or_african_american"),
+        flag("nativeHawaiianOrOtherPacificIslander", "native_hawaiian_or_other_pacific_islander"),
+        flag("white", "white"),
+        flag("demographicRaceTwoOrMoreRaces", "demographic_race_two_or_more_races"),
+        flag("hispanicOrLatinoEthnicity", "hispanic_or_latino_ethnicity"),
+        text("countryOfBirthCode", "country_of_birth_code"),
+        text("stateOfBirthAbbreviation", "state_of_birth_abbreviation"),
+        text("cityOfBirth", "city_of_birth"),
+        text("publicSchoolResidenceStatus", "public_school_residence_status"),
+    ),
+}
+
+BASE_SCHEMA: dict[str, pl.DataType] = {
+    "district_id": pl.Utf8(),
+    "sourced_id": pl.Utf8(),
+    "status": pl.Utf8(),
+    "date_last_modified": pl.Datetime("us", "UTC"),
+    "metadata": pl.Utf8(),
+}
+
+
+def lake_schema(endpoint: str) -> dict[str, pl.DataType]:
+    """The Parquet schema of an endpoint's landed records, in column order."""
+    schema = dict(BASE_SCHEMA)
+    schema.update({column.name: column.dtype for column in ENDPOINT_COLUMNS[endpoint]})
+    schema["extra"] = pl.Utf8()
+    return schema
+
+
+def flatten_records(endpoint: str, district_id: str, records: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
+    """Turn normalized OneRoster records of one endpoint into a frame with the endpoint's lake schema.
+
+    Raises ValueError naming the record when a record has no sourcedId (it could never be merged).
+    """
+    columns = ENDPOINT_COLUMNS[endpoint]
+    known = set(COMMON_FIELDS).union(column.key for column in columns)
+    data: dict[str, list[Any]] = {name: [] for name in lake_schema(endpoint)}
+    for position, record in enumerate(records):
+        sourced_id = _text(record.get("sourcedId"))
+        if sourced_id is None:
+            raise ValueError(f"endpoint {endpoint}, record #{position + 1} in page: no sourcedId")
+        data["district_id"].append(district_id)
+        data["sourced_id"].append(sourced_id)
+        data["status"].append(_text(record.get("status")) or "active")
+        data["date_last_modified"].append(_timestamp(record.get("dateLastModified")))
+        data["metadata"].append(_json(record.get("metadata")))
+        for column in columns:
+            data[column.name].append(column.convert(record.get(column.key)))
+        extra = {key: value for key, value in record.items() if key not in known}
+        data["extra"].append(_json(extra))
+    return pl.DataFrame(data, schema=lake_schema(endpoint))
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    from roster_pipeline.oneroster.normalize import parse_datetime
+
+    return parse_datetime(value)
+
+
+def _json(value: Any) -> str | None:
+    if not value:
+        return None
+    return orjson.dumps(value, default=str).decode()

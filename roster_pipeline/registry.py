@@ -1,0 +1,400 @@
+"""The district registry: loading and validating ``data/districts.yaml``.
+
+Every problem in a registry is collected and reported together (which district, which field, what is allowed),
+so an engineer fixes a file in one pass. Secrets are named by environment variable only; their values are read
+when a sync needs them and never appear in errors.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from roster_pipeline.oneroster.providers import PROVIDERS, ProviderProfile
+
+DEFAULT_SCHEDULE = "0 2 * * *"
+DEFAULT_TIMEZONE = "UTC"
+DISTRICT_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+REST_VERSIONS = ("1.1", "1.2")
+AUTH_TYPES = ("oauth2", "oauth1")
+CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+KNOWN_ENDPOINTS = (
+    "academicSessions",
+    "orgs",
+    "users",
+    "classes",
+    "enrollments",
+    "courses",
+    "demographics",
+)
+REST_BASE_PATHS = {"1.1": "/ims/oneroster/v1p1", "1.2": "/ims/oneroster/rostering/v1p2"}
+
+
+class RegistryError(ValueError):
+    """A registry file that cannot be used; ``problems`` lists every problem found, one line each."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s) in the district registry:\n{lines}")
+
+
+class MissingSecretError(RuntimeError):
+    """A credential's environment variable is not set; the message names the variable, never a value."""
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    type: str
+    client_id_env: str
+    client_secret_env: str
+    token_url: str | None = None
+    scope: str | None = None
+    client_auth_method: str = "client_secret_basic"
+
+
+@dataclass(frozen=True)
+class RestSource:
+    version: str
+    base_url: str
+    auth: AuthConfig
+    page_size: int
+    kind: str = "rest"
+
+
+@dataclass(frozen=True)
+class SftpConfig:
+    host: str
+    username: str
+    remote_path: str
+    port: int = 22
+    password_env: str | None = None
+    key_path: str | None = None
+    known_hosts: str | None = None
+    host_key_fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class CsvSource:
+    path: str | None = None
+    sftp: SftpConfig | None = None
+    kind: str = "csv"
+
+
+@dataclass(frozen=True)
+class SchoolSetting:
+    sourced_id: str
+    site_id: str
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class DistrictConfig:
+    """One district of the registry: where its roster comes from and how it is scheduled."""
+
+    id: str
+    name: str
+    provider: ProviderProfile
+    source: RestSource | CsvSource
+    endpoints: tuple[str, ...]
+    schools: tuple[SchoolSetting, ...] = ()
+    schools_default_enabled: bool = True
+    schedule: str = DEFAULT_SCHEDULE
+    enabled: bool = True
+
+    def secret(self, env_name: str) -> str:
+        """The value of a credential variable; a missing one is reported by name, never by value."""
+        value = os.environ.get(env_name)
+        if not value:
+            raise MissingSecretError(
+                f"district '{self.id}': environment variable {env_name} is not set "
+                f"(the registry names it as this district's credential)"
+            )
+        return value
+
+    def school_setting(self, sourced_id: str) -> SchoolSetting:
+        """The registry's setting for an SIS school, or the default (enabled, site id = sourcedId)."""
+        for school in self.schools:
+            if school.sourced_id == sourced_id:
+                return school
+        return SchoolSetting(sourced_id, sourced_id, self.schools_default_enabled)
+
+
+@dataclass(frozen=True)
+class Registry:
+    districts: tuple[DistrictConfig, ...]
+    timezone: str = DEFAULT_TIMEZONE
+    source: str = ""
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def district(self, district_id: str) -> DistrictConfig:
+        for district in self.districts:
+            if district.id == district_id:
+                return district
+        known = ", ".join(d.id for d in self.districts) or "none"
+        raise KeyError(f"no district '{district_id}' in {self.source} (known: {known})")
+
+    @property
+    def enabled(self) -> tuple[DistrictConfig, ...]:
+        return tuple(d for d in self.districts if d.enabled)
+
+
+def data_dir() -> Path:
+    """The data folder: ``ROSTER_DATA_DIR`` or ``data/`` in the working directory."""
+    return Path(os.environ.get("ROSTER_DATA_DIR", "data")).resolve()
+
+
+def registry_path() -> Path:
+    """The registry file: ``ROSTER_DISTRICTS_FILE`` or ``<data folder>/districts.yaml``."""
+    explicit = os.environ.get("ROSTER_DISTRICTS_FILE")
+    return Path(explicit).resolve() if explicit else data_dir() / "districts.yaml"
+
+
+def load_registry(path: Path | None = None) -> Registry:
+    """Load and validate the registry; raises RegistryError listing every problem."""
+    path = path or registry_path()
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RegistryError(str(path), ["file not found (set ROSTER_DISTRICTS_FILE to another one)"]) from None
+    except yaml.YAMLError as error:
+        raise RegistryError(str(path), [f"not valid YAML: {error}"]) from None
+    return parse_registry(document, source=str(path))
+
+
+def parse_registry(document: Any, source: str = "<registry>") -> Registry:
+    """Validate a parsed registry document and build the typed registry."""
+    problems: list[str] = []
+    if not isinstance(document, dict) or not isinstance(document.get("districts"), list):
+        raise RegistryError(source, ["top level must be a mapping with a 'districts' list"])
+    districts: list[DistrictConfig] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(document["districts"]):
+        checker = _DistrictChecker(index, entry, problems)
+        district = checker.build()
+        if district is None:
+            continue
+        if district.id in seen:
+            problems.append(f"district '{district.id}': id is used twice (ids are partition keys and unique)")
+        seen.add(district.id)
+        districts.append(district)
+    timezone = document.get("timezone", DEFAULT_TIMEZONE)
+    if not isinstance(timezone, str) or not _is_timezone(timezone):
+        problems.append(f"timezone: '{timezone}' is not an IANA time zone name (e.g. America/Chicago)")
+    if problems:
+        raise RegistryError(source, problems)
+    settings = {k: v for k, v in document.items() if k not in ("districts", "timezone")}
+    return Registry(tuple(districts), timezone=timezone, source=source, settings=settings)
+
+
+def _is_timezone(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _is_cron(expression: str) -> bool:
+    from dagster._utils.schedules import is_valid_cron_string
+
+    return bool(is_valid_cron_string(expression))
+
+
+class _DistrictChecker:
+    """Validates one registry entry, appending a readable line per problem."""
+
+    def __init__(self, index: int, entry: Any, problems: list[str]) -> None:
+        self.entry = entry if isinstance(entry, dict) else {}
+        self.problems = problems
+        raw_id = self.entry.get("id")
+        self.where = f"district '{raw_id}'" if isinstance(raw_id, str) else f"district #{index + 1}"
+        if not isinstance(entry, dict):
+            self.problem("", "must be a mapping with id, name, provider and source")
+
+    def problem(self, field_name: str, message: str) -> None:
+        prefix = f"{self.where}, field {field_name}" if field_name else self.where
+        self.problems.append(f"{prefix}: {message}")
+
+    def build(self) -> DistrictConfig | None:
+        if not self.entry:
+            return None
+        before = len(self.problems)
+        district_id = self.entry.get("id")
+        if not isinstance(district_id, str) or not DISTRICT_ID.match(district_id):
+            self.problem("id", f"'{district_id}' is not allowed: use lowercase letters, digits and '-'")
+        name = self.entry.get("name", district_id)
+        provider = self.provider()
+        source = self.source(provider)
+        endpoints = self.endpoints(provider)
+        schools, default_enabled = self.schools()
+        schedule = self.entry.get("schedule", DEFAULT_SCHEDULE)
+        if not isinstance(schedule, str) or not _is_cron(schedule):
+            self.problem("schedule", f"'{schedule}' is not a cron expression (e.g. '0 2 * * *')")
+        enabled = self.entry.get("enabled", True)
+        if not isinstance(enabled, bool):
+            self.problem("enabled", f"'{enabled}' must be true or false")
+        if len(self.problems) > before or provider is None or source is None:
+            return None
+        return DistrictConfig(
+            id=district_id,
+            name=str(name),
+            provider=provider,
+            source=source,
+            endpoints=endpoints,
+            schools=schools,
+            schools_default_enabled=default_enabled,
+            schedule=schedule,
+            enabled=enabled,
+        )
+
+    def provider(self) -> ProviderProfile | None:
+        key = self.entry.get("provider", "generic")
+        if key not in PROVIDERS:
+            allowed = ", ".join(sorted(PROVIDERS))
+            self.problem("provider", f"'{key}' is not a known provider profile (allowed: {allowed})")
+            return None
+        return PROVIDERS[key]
+
+    def source(self, provider: ProviderProfile | None) -> RestSource | CsvSource | None:
+        source = self.entry.get("source")
+        if not isinstance(source, dict):
+            self.problem("source", "missing: a mapping with kind: rest or kind: csv")
+            return None
+        kind = source.get("kind")
+        if kind == "rest":
+            return self.rest_source(source, provider)
+        if kind == "csv":
+            return self.csv_source(source)
+        self.problem("source.kind", f"'{kind}' is not allowed (allowed: rest, csv)")
+        return None
+
+    def rest_source(self, source: dict[str, Any], provider: ProviderProfile | None) -> RestSource | None:
+        version = str(source.get("version", "1.1"))
+        if version not in REST_VERSIONS:
+            self.problem("source.version", f"'{version}' is not allowed (allowed: 1.1, 1.2)")
+        base_url = source.get("base_url")
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            self.problem("source.base_url", f"'{base_url}' must be an http(s) URL")
+        elif version in REST_BASE_PATHS and not base_url.rstrip("/").endswith(REST_BASE_PATHS[version]):
+            self.problem(
+                "source.base_url",
+                f"'{base_url}' must end in {REST_BASE_PATHS[version]} for OneRoster {version} "
+                f"(SIS consoles often show the host only; append the path)",
+            )
+        page_size = source.get("page_size", provider.page_size_cap if provider else 1000)
+        if not isinstance(page_size, int) or isinstance(page_size, bool) or page_size < 1:
+            self.problem("source.page_size", f"'{page_size}' must be a positive integer")
+        elif provider is not None and page_size > provider.page_size_cap:
+            page_size = provider.page_size_cap
+        auth = self.auth(source.get("auth"), version, provider)
+        if auth is None or not isinstance(base_url, str) or not isinstance(page_size, int):
+            return None
+        return RestSource(version=version, base_url=base_url.rstrip("/"), auth=auth, page_size=page_size)
+
+    def auth(self, auth: Any, version: str, provider: ProviderProfile | None) -> AuthConfig | None:
+        if not isinstance(auth, dict):
+            self.problem("source.auth", "missing: a mapping with type, client_id_env, client_secret_env")
+            return None
+        kind = auth.get("type")
+        if kind not in AUTH_TYPES:
+            self.problem("source.auth.type", f"'{kind}' is not allowed (allowed: oauth2, oauth1)")
+        elif kind == "oauth1" and version == "1.2":
+            self.problem("source.auth.type", "OneRoster 1.2 requires oauth2; oauth1 is 1.1 only")
+        token_url = auth.get("token_url")
+        if kind == "oauth2" and (not isinstance(token_url, str) or not token_url.startswith("http")):
+            self.problem("source.auth.token_url", f"'{token_url}' must be an http(s) URL for oauth2")
+        names = {}
+        for key in ("client_id_env", "client_secret_env"):
+            value = auth.get(key)
+            if not isinstance(value, str) or not ENV_NAME.match(value):
+                self.problem(
+                    f"source.auth.{key}",
+                    "must name an environment variable (e.g. LINCOLN_CLIENT_SECRET); secrets are never inline",
+                )
+            names[key] = value
+        if "client_secret" in auth or "client_id" in auth:
+            self.problem("source.auth", "inline credentials are not allowed; use client_id_env/client_secret_env")
+        default_method = provider.client_auth_method if provider else "client_secret_basic"
+        method = auth.get("client_auth_method", default_method)
+        if method not in CLIENT_AUTH_METHODS:
+            self.problem("source.auth.client_auth_method", f"'{method}' is not allowed ({CLIENT_AUTH_METHODS})")
+        scope = auth.get("scope", provider.default_scope if provider else None)
+        if kind not in AUTH_TYPES or not all(isinstance(v, str) for v in names.values()):
+            return None
+        return AuthConfig(
+            type=kind,
+            client_id_env=names["client_id_env"],
+            client_secret_env=names["client_secret_env"],
+            token_url=token_url,
+            scope=scope,
+            client_auth_method=method,
+        )
+
+    def csv_source(self, source: dict[str, Any]) -> CsvSource | None:
+        path, sftp = source.get("path"), source.get("sftp")
+        if (path is None) == (sftp is None):
+            self.problem("source", "a csv source needs exactly one of path or sftp")
+            return None
+        if sftp is None:
+            return CsvSource(path=str(path))
+        if not isinstance(sftp, dict):
+            self.problem("source.sftp", "must be a mapping with host, username, remote_path")
+            return None
+        for key in ("host", "username", "remote_path"):
+            if not isinstance(sftp.get(key), str):
+                self.problem(f"source.sftp.{key}", "missing")
+        if (sftp.get("password_env") is None) == (sftp.get("key_path") is None):
+            self.problem("source.sftp", "needs exactly one of password_env or key_path")
+        if sftp.get("password_env") is not None and not ENV_NAME.match(str(sftp["password_env"])):
+            self.problem("source.sftp.password_env", "must name an environment variable")
+        try:
+            return CsvSource(sftp=SftpConfig(**sftp))
+        except TypeError as error:
+            self.problem("source.sftp", f"unknown field ({error})")
+            return None
+
+    def endpoints(self, provider: ProviderProfile | None) -> tuple[str, ...]:
+        requested = self.entry.get("endpoints")
+        if requested is None:
+            offered = provider.endpoints if provider and provider.endpoints else KNOWN_ENDPOINTS
+            return tuple(e for e in KNOWN_ENDPOINTS if e in offered)
+        if not isinstance(requested, list):
+            self.problem("endpoints", "must be a list of endpoint names")
+            return ()
+        unknown = [e for e in requested if e not in KNOWN_ENDPOINTS]
+        if unknown:
+            self.problem("endpoints", f"unknown {unknown} (allowed: {', '.join(KNOWN_ENDPOINTS)})")
+        return tuple(e for e in KNOWN_ENDPOINTS if e in requested)
+
+    def schools(self) -> tuple[tuple[SchoolSetting, ...], bool]:
+        section = self.entry.get("schools", {})
+        if not isinstance(section, dict):
+            self.problem("schools", "must be a mapping with default_enabled and a sites list")
+            return (), True
+        default_enabled = section.get("default_enabled", True)
+        if not isinstance(default_enabled, bool):
+            self.problem("schools.default_enabled", "must be true or false")
+            default_enabled = True
+        settings = []
+        for position, site in enumerate(section.get("sites", []) or []):
+            if not isinstance(site, dict) or not isinstance(site.get("sourced_id"), str):
+                self.problem(f"schools.sites[{position}]", "needs a sourced_id (the SIS school's sourcedId)")
+                continue
+            enabled = site.get("enabled", True)
+            if not isinstance(enabled, bool):
+                self.problem(f"schools.sites[{position}].enabled", "must be true or false")
+                continue
+            sourced_id = site["sourced_id"]
+            settings.append(SchoolSetting(sourced_id, str(site.get("site_id", sourced_id)), enabled))
+        return tuple(settings), default_enabled

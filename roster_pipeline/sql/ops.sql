@@ -1,0 +1,60 @@
+-- The operational schema: what was applied, where each delta sync resumes, and every fetch attempt.
+
+-- name: schema
+CREATE SCHEMA IF NOT EXISTS ops;
+CREATE TABLE IF NOT EXISTS ops.applied_batches (
+    district_id VARCHAR NOT NULL,
+    endpoint VARCHAR NOT NULL,
+    batch_id VARCHAR NOT NULL,
+    mode VARCHAR NOT NULL,
+    records BIGINT NOT NULL,
+    active_records BIGINT,
+    tombstoned BIGINT,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (district_id, endpoint, batch_id)
+);
+CREATE TABLE IF NOT EXISTS ops.watermarks (
+    district_id VARCHAR NOT NULL,
+    endpoint VARCHAR NOT NULL,
+    watermark VARCHAR,
+    batch_id VARCHAR,
+    updated_at VARCHAR,
+    PRIMARY KEY (district_id, endpoint)
+);
+CREATE TABLE IF NOT EXISTS ops.sync_runs (
+    record_key VARCHAR PRIMARY KEY,
+    run_id VARCHAR,
+    district_id VARCHAR NOT NULL,
+    endpoint VARCHAR NOT NULL,
+    mode VARCHAR,
+    started_at TIMESTAMPTZ,
+    finished_at TIMESTAMPTZ,
+    outcome VARCHAR,
+    records BIGINT,
+    pages BIGINT,
+    bytes BIGINT,
+    tombstones BIGINT,
+    watermark_from VARCHAR,
+    watermark_to VARCHAR,
+    batch_id VARCHAR,
+    error VARCHAR
+);
+
+-- name: last_applied
+SELECT endpoint, max(batch_id) FROM ops.applied_batches WHERE district_id = $district GROUP BY endpoint;
+
+-- name: record_applied
+INSERT INTO ops.applied_batches (district_id, endpoint, batch_id, mode, records, active_records, tombstoned)
+VALUES ($district, $endpoint, $batch_id, $mode, $records, $active, $tombstoned);
+
+-- name: upsert_watermark
+INSERT OR REPLACE INTO ops.watermarks VALUES ($district, $endpoint, $watermark, $batch_id, $updated_at);
+
+-- name: known_runs
+SELECT record_key FROM ops.sync_runs WHERE district_id = $district;
+
+-- name: insert_run
+INSERT INTO ops.sync_runs VALUES (
+    $record_key, $run_id, $district, $endpoint, $mode, $started_at, $finished_at, $outcome, $records,
+    $pages, $bytes, $tombstones, $watermark_from, $watermark_to, $batch_id, $error
+);

@@ -1,0 +1,285 @@
+"""The DuckDB roster: applying landed batches to current-state tables and publishing ``roster.duckdb``.
+
+Analysts must never block a sync, nor a sync an analyst. In DuckDB any open connection to a file blocks a
+writer in another process, so we never write the published file in place: each district is merged in one
+transaction into a private work database (``<data>/work/roster-build.duckdb``), which is then checkpointed,
+copied and atomically renamed over ``<data>/roster.duckdb``. An analyst who has the old file open keeps reading
+that snapshot (the rename does not touch their open inode) and sees the new state on reconnecting. A failed merge
+rolls back, and the published file is only ever replaced by a committed state.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from roster_pipeline.lake import Batch, Lake
+from roster_pipeline.oneroster.flatten import lake_schema
+
+# Endpoint → state table. The analyst-facing view of each is the name without `_all` (see sql/views.sql).
+STATE_TABLES: dict[str, str] = {
+    "orgs": "orgs_all",
+    "academicSessions": "academic_sessions_all",
+    "users": "users_all",
+    "courses": "courses_all",
+    "classes": "classes_all",
+    "enrollments": "enrollments_all",
+    "demographics": "demographics_all",
+}
+
+LINK_TABLES_DDL = {
+    "user_orgs_all": "district_id VARCHAR, user_sourced_id VARCHAR, org_sourced_id VARCHAR, role VARCHAR, "
+    "user_is_deleted BOOLEAN",
+    "user_agents_all": "district_id VARCHAR, user_sourced_id VARCHAR, agent_sourced_id VARCHAR, role VARCHAR, "
+    "user_is_deleted BOOLEAN",
+    "class_terms_all": "district_id VARCHAR, class_sourced_id VARCHAR, term_sourced_id VARCHAR, "
+    "class_is_deleted BOOLEAN",
+}
+
+# The analyst-facing tables of DESIGN.md, each a view over a state table.
+ROSTER_TABLES = (
+    "orgs",
+    "schools",
+    "academic_sessions",
+    "users",
+    "students",
+    "teachers",
+    "guardians",
+    "user_orgs",
+    "user_agents",
+    "classes",
+    "courses",
+    "enrollments",
+    "demographics",
+)
+
+
+def load_sql(name: str) -> dict[str, str]:
+    """The named statements of ``sql/<name>.sql`` (blocks headed ``-- name: <statement>``)."""
+    text = resources.files("roster_pipeline.sql").joinpath(f"{name}.sql").read_text(encoding="utf-8")
+    statements: dict[str, str] = {}
+    current: str | None = None
+    for line in text.splitlines():
+        if line.startswith("-- name:"):
+            current = line.split(":", 1)[1].strip()
+            statements[current] = ""
+        elif current is not None:
+            statements[current] += line + "\n"
+    return {key: value.strip() for key, value in statements.items()}
+
+
+MERGE_SQL = load_sql("merge_batch")
+LINKS_SQL = load_sql("links")
+VIEWS_SQL = load_sql("views")
+OPS_SQL = load_sql("ops")
+
+
+@dataclass
+class EndpointPublish:
+    endpoint: str
+    batches: int = 0
+    records: int = 0
+    tombstoned: int = 0
+
+
+@dataclass
+class PublishResult:
+    """What one district's publish applied, for asset metadata and the CLI summary."""
+
+    district_id: str
+    endpoints: dict[str, EndpointPublish] = field(default_factory=dict)
+    row_counts: dict[str, int] = field(default_factory=dict)
+    runs_imported: int = 0
+
+    @property
+    def batches(self) -> int:
+        return sum(e.batches for e in self.endpoints.values())
+
+
+class RosterWarehouse:
+    """Owns the work database and the published ``roster.duckdb`` under a data folder."""
+
+    def __init__(self, data_dir: Path, lake: Lake | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.lake = lake or Lake(self.data_dir / "lake")
+        self.work_path = self.data_dir / "work" / "roster-build.duckdb"
+        self.published_path = self.data_dir / "roster.duckdb"
+
+    def publish_district(self, district_id: str) -> PublishResult:
+        """Apply the district's unapplied batches in one transaction, then publish the database file."""
+        with self._publish_lock(), self._work_connection() as con:
+            result = PublishResult(district_id)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                self._apply_batches(con, district_id, result)
+                self._rebuild_links(con, district_id)
+                self._mirror_ops(con, district_id, result)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            result.row_counts = self.row_counts(con, district_id)
+            con.execute("CHECKPOINT")
+        self._publish_file()
+        return result
+
+    def _apply_batches(self, con: duckdb.DuckDBPyConnection, district_id: str, result: PublishResult) -> None:
+        applied = dict(con.execute(OPS_SQL["last_applied"], {"district": district_id}).fetchall())
+        for endpoint, table in STATE_TABLES.items():
+            summary = result.endpoints.setdefault(endpoint, EndpointPublish(endpoint))
+            for batch in self.lake.batches(endpoint, district_id, after=applied.get(endpoint)):
+                active, tombstoned = self._apply_batch(con, table, batch)
+                summary.batches += 1
+                summary.records += batch.records
+                summary.tombstoned += tombstoned
+                con.execute(
+                    OPS_SQL["record_applied"],
+                    {
+                        "district": district_id,
+                        "endpoint": endpoint,
+                        "batch_id": batch.batch_id,
+                        "mode": batch.mode,
+                        "records": batch.records,
+                        "active": active,
+                        "tombstoned": tombstoned,
+                    },
+                )
+
+    def _apply_batch(self, con: duckdb.DuckDBPyConnection, table: str, batch: Batch) -> tuple[int, int]:
+        params: dict[str, Any] = {"district": batch.district_id, "files": batch.files}
+        con.execute(MERGE_SQL["stage"], params)
+        active_row = con.execute(MERGE_SQL["count_staged"]).fetchone()
+        active = int(active_row[0]) if active_row else 0
+        full = {"district": batch.district_id, "batch_id": batch.batch_id, "full": batch.mode == "full"}
+        tombstoned_row = con.execute(MERGE_SQL["tombstone_unseen"].format(table=table), full).fetchone()
+        tombstoned = int(tombstoned_row[0]) if tombstoned_row else 0
+        con.execute(MERGE_SQL["remove_replaced"].format(table=table), {"district": batch.district_id})
+        con.execute(
+            MERGE_SQL["insert_staged"].format(table=table),
+            {"batch_id": batch.batch_id},
+        )
+        return active, tombstoned
+
+    def _rebuild_links(self, con: duckdb.DuckDBPyConnection, district_id: str) -> None:
+        for block in LINKS_SQL.values():
+            for statement in _statements(block):
+                con.execute(statement, {"district": district_id})
+
+    def _mirror_ops(self, con: duckdb.DuckDBPyConnection, district_id: str, result: PublishResult) -> None:
+        for endpoint, state in self.lake.watermarks(district_id).items():
+            con.execute(
+                OPS_SQL["upsert_watermark"],
+                {
+                    "district": district_id,
+                    "endpoint": endpoint,
+                    "watermark": state.get("watermark"),
+                    "batch_id": state.get("batch_id"),
+                    "updated_at": state.get("updated_at"),
+                },
+            )
+        known = {row[0] for row in con.execute(OPS_SQL["known_runs"], {"district": district_id}).fetchall()}
+        for key, run in self.lake.run_records(district_id):
+            if key in known:
+                continue
+            con.execute(OPS_SQL["insert_run"], _run_params(key, run))
+            result.runs_imported += 1
+
+    def row_counts(self, con: duckdb.DuckDBPyConnection, district_id: str) -> dict[str, int]:
+        counts = {}
+        for table in ROSTER_TABLES:
+            row = con.execute(f"SELECT count(*) FROM {table} WHERE district_id = ?", [district_id]).fetchone()
+            counts[table] = int(row[0]) if row else 0
+        return counts
+
+    @contextmanager
+    def _work_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.work_path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(self.work_path))
+        try:
+            ensure_schema(con)
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def _publish_lock(self) -> Iterator[None]:
+        # The Dagster pool already serialises roster writers; this lock also covers CLI runs outside Dagster.
+        self.work_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.work_path.with_suffix(".lock"), "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _publish_file(self) -> None:
+        tmp = self.published_path.with_name(f".{self.published_path.name}.publishing")
+        shutil.copyfile(self.work_path, tmp)
+        os.replace(tmp, self.published_path)
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the state tables (typed from the lake schema), link tables, ops schema and views if missing."""
+    for endpoint, table in STATE_TABLES.items():
+        columns = ", ".join(f'"{name}" {_duckdb_type(dtype)}' for name, dtype in lake_schema(endpoint).items())
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} ({columns}, is_deleted BOOLEAN NOT NULL, batch_id VARCHAR, "
+            f"PRIMARY KEY (district_id, sourced_id))"
+        )
+    for table, columns in LINK_TABLES_DDL.items():
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+    for statement in _statements(OPS_SQL["schema"]):
+        con.execute(statement)
+    for statement in _statements(VIEWS_SQL["views"]):
+        con.execute(statement)
+
+
+def _duckdb_type(dtype: pl.DataType) -> str:
+    if isinstance(dtype, pl.List):
+        return f"{_duckdb_type(dtype.inner)}[]"
+    if isinstance(dtype, pl.Struct):
+        return "STRUCT(" + ", ".join(f'"{f.name}" {_duckdb_type(f.dtype)}' for f in dtype.fields) + ")"
+    if isinstance(dtype, pl.Datetime):
+        return "TIMESTAMPTZ" if dtype.time_zone else "TIMESTAMP"
+    if isinstance(dtype, pl.Boolean):
+        return "BOOLEAN"
+    return "VARCHAR"
+
+
+def _statements(block: str) -> list[str]:
+    return [s.strip() for s in block.split(";") if s.strip() and not _only_comments(s)]
+
+
+def _only_comments(statement: str) -> bool:
+    return all(line.strip().startswith("--") or not line.strip() for line in statement.splitlines())
+
+
+def _run_params(key: str, run: dict[str, Any]) -> dict[str, Any]:
+    names = [
+        "run_id",
+        "mode",
+        "started_at",
+        "finished_at",
+        "outcome",
+        "records",
+        "pages",
+        "bytes",
+        "tombstones",
+        "watermark_from",
+        "watermark_to",
+        "batch_id",
+        "error",
+    ]
+    params = {name: run.get(name) for name in names}
+    params.update(record_key=key, district=run["district_id"], endpoint=run["endpoint"])
+    return params
