@@ -29,6 +29,7 @@ def sync_district(
     full: bool = False,
     instance: dg.DagsterInstance | None = None,
     settings: RosterSettings | None = None,
+    log_level: str = "INFO",
 ) -> SyncResult:
     """Materialise every fetch and roster asset of one district in one run; failures are reported, not raised."""
     settings = settings or RosterSettings()
@@ -44,11 +45,12 @@ def sync_district(
         instance=instance,
         resources={"settings": settings},
         tags={FULL_SYNC_TAG: str(full).lower()},
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
     )
     result = SyncResult(district_id, outcome.success, outcome.run_id)
     for event in outcome.get_asset_materialization_events():
-        materialization = event.asset_materialization
+        materialization = event.step_materialization_data.materialization
         assert materialization is not None
         path = materialization.asset_key.path
         values = {key: value.value for key, value in materialization.metadata.items()}
@@ -65,6 +67,8 @@ def sync_district(
 def _failure_message(event: dg.DagsterEvent) -> str:
     data = event.step_failure_data
     error = data.error if data else None
+    while error is not None and error.cause is not None:  # Dagster wraps the asset's own exception
+        error = error.cause
     message = error.message.strip() if error else "failed"
     return f"{event.step_key}: {message.splitlines()[0] if message else 'failed'}"
 

@@ -1,6 +1,5 @@
 """Fetch assets: one per OneRoster endpoint, built by one factory from the endpoint specs."""
 
-from __future__ import annotations
 
 import dagster as dg
 

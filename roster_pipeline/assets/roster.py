@@ -1,6 +1,5 @@
 """Roster assets: the DuckDB current-state tables, published per district in one transaction."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -10,7 +10,7 @@ SELECT * EXCLUDE (version_rank) FROM (
     SELECT *, row_number() OVER (
         PARTITION BY sourced_id ORDER BY date_last_modified DESC NULLS LAST
     ) AS version_rank
-    FROM read_parquet($files, union_by_name = true)
+    FROM read_parquet($files, union_by_name = true, hive_partitioning = false)
     WHERE district_id = $district
 )
 WHERE version_rank = 1;

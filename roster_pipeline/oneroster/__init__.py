@@ -1,0 +1,27 @@
+"""OneRoster library: REST client (auth, paging, filters, retries), endpoint specs and normalisation.
+
+Usable without Dagster: a script can page through a district with ``OneRosterClient`` alone.
+"""
+
+from .auth import OAuth1HmacSha256, OAuth2ClientCredentials
+from .client import OneRosterClient, Page, RetryPolicy
+from .endpoints import ENDPOINTS_V1P1, EndpointSpec, endpoint_spec
+from .errors import EndpointNotOffered, OneRosterError
+from .filters import Filter
+from .normalize import normalize_record, parse_datetime
+
+__all__ = [
+    "ENDPOINTS_V1P1",
+    "EndpointNotOffered",
+    "EndpointSpec",
+    "Filter",
+    "OAuth1HmacSha256",
+    "OAuth2ClientCredentials",
+    "OneRosterClient",
+    "OneRosterError",
+    "Page",
+    "RetryPolicy",
+    "endpoint_spec",
+    "normalize_record",
+    "parse_datetime",
+]

@@ -1,0 +1,406 @@
+"""OneRoster REST client: paging, retries and error reporting over one ``httpx.Client``.
+
+Paging follows what the provider announces on the first page (offset 0):
+
+- ``X-Total-Count``: the remaining offsets are known, so pages are fetched concurrently (bounded by
+  ``max_concurrency``) and yielded in order. Offsets step by the number of records the server actually
+  returned on the first page, because some servers silently cap ``limit``. Totals drift during a sync,
+  so paging continues past the announced total while the last page was full.
+- only ``Link: <...>; rel="next"``: the links are followed one after another.
+- neither: offsets advance by the records received until an empty page. A short page is not the end,
+  since a capping server returns short pages throughout.
+
+Pages are yielded as they arrive and at most ``max_concurrency`` are buffered, so memory stays flat
+however large the district.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import httpx
+import orjson
+
+from .endpoints import EndpointSpec, endpoint_spec
+from .errors import AuthenticationFailed, EndpointNotOffered, OneRosterError
+from .filters import Filter
+from .normalize import normalize_record, parse_status_info
+from .providers import ProviderProfile
+
+log = logging.getLogger(__name__)
+
+# Statuses that mean "this provider does not offer the endpoint" (skipped when optional).
+NOT_OFFERED_STATUSES = frozenset({403, 404, 501})
+# Transport failures worth retrying: dropped or reset connections, timeouts, refused connects.
+RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+_LINK = re.compile(r"<([^>]*)>([^<]*)")
+_REL = re.compile(r"""rel\s*=\s*(?:"([^"]*)"|([^\s;,]+))""", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How transient failures are retried: 429 (honouring ``Retry-After``), 502/503/504, and dropped
+    connections or timeouts, with capped exponential backoff and full jitter.
+
+    ``max_attempts`` counts the first try. ``sleep`` and ``random`` can be replaced in tests.
+    """
+
+    max_attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_retry_after: float = 300.0
+    retry_statuses: frozenset[int] = frozenset({429, 502, 503, 504})
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    random: Callable[[], float] = field(default=random.random, repr=False)
+
+    def backoff(self, attempt: int) -> float:
+        """Full-jitter delay before retry number ``attempt`` (1-based)."""
+        return self.random() * min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+
+    def delay(self, attempt: int, retry_after: str | None) -> float:
+        """Delay before retry ``attempt``: the server's ``Retry-After`` when given, else the backoff."""
+        seconds = parse_retry_after(retry_after)
+        if seconds is None:
+            return self.backoff(attempt)
+        return min(seconds, self.max_retry_after)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def parse_next_link(values: list[str]) -> str | None:
+    """The target of the ``rel="next"`` link in ``Link`` header values (RFC 8288), or ``None``."""
+    for value in values:
+        for match in _LINK.finditer(value):
+            for rel in _REL.finditer(match.group(2)):
+                if "next" in (rel.group(1) or rel.group(2) or "").lower().split():
+                    return match.group(1).strip()
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of an endpoint: normalised records and where they came from.
+
+    ``number`` counts pages from 0 in the order they are yielded; ``total`` is the server's
+    ``X-Total-Count`` if it sent one; ``raw_bytes`` the size of the response body.
+    """
+
+    endpoint: str
+    records: list[dict[str, Any]]
+    offset: int
+    number: int
+    total: int | None
+    raw_bytes: int
+
+
+@dataclass
+class _Response:
+    records: list[dict[str, Any]]
+    total: int | None
+    next_url: httpx.URL | None
+    raw_bytes: int
+
+
+class OneRosterClient:
+    """Reads OneRoster collections from one provider.
+
+    ``page_size`` and ``max_concurrency`` are lowered to the ``provider`` profile's caps when one is
+    given. ``label`` (e.g. ``"district 'demo-oak'"``) starts every error message. Use as a context
+    manager, or call ``close()``.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        auth: httpx.Auth,
+        page_size: int = 1000,
+        max_concurrency: int = 4,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        label: str = "OneRoster",
+        *,
+        provider: ProviderProfile | None = None,
+    ) -> None:
+        if provider is not None:
+            page_size = min(page_size, provider.page_size_cap)
+            max_concurrency = min(max_concurrency, provider.max_concurrency)
+        if page_size < 1 or max_concurrency < 1:
+            raise ValueError("page_size and max_concurrency must be at least 1")
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.page_size = page_size
+        self.max_concurrency = max_concurrency
+        self.retry = retry or RetryPolicy()
+        self.label = label
+        self._timeout = httpx.Timeout(timeout)
+        self._http = httpx.Client(
+            auth=auth,
+            http1=True,
+            http2=False,
+            timeout=self._timeout,
+            # One connection per concurrent page request, kept alive across pages.
+            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
+            headers={"Accept": "application/json"},
+            follow_redirects=False,
+        )
+
+    def __enter__(self) -> OneRosterClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"OneRosterClient({self.base_url!r}, auth={self.auth!r}, label={self.label!r})"
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._http.close()
+
+    # --- public API --------------------------------------------------------------------------------
+
+    def iter_pages(self, spec: EndpointSpec | str, filter: Filter | str | None = None) -> Iterator[Page]:
+        """Yield every page of ``spec`` in order, each record normalised (see ``normalize_record``).
+
+        ``filter`` (a ``Filter`` or its wire text) is sent as the ``filter`` query parameter. Raises
+        ``EndpointNotOffered`` when an optional endpoint answers 403/404/501, ``OneRosterError`` for any
+        other failure that retries did not cure.
+        """
+        if isinstance(spec, str):
+            spec = endpoint_spec(spec)
+        filter_text = None if filter is None else str(filter)
+        limit = self.page_size
+        first = self._get(spec, self._page_url(spec, 0, limit, filter_text), 0)
+        served = len(first.records)
+        yield Page(spec.name, first.records, 0, 0, first.total, first.raw_bytes)
+        if served == 0:
+            return
+        if first.total is not None:
+            yield from self._pages_by_total(spec, filter_text, served, first.total)
+        elif first.next_url is not None:
+            yield from self._pages_by_link(spec, first.next_url, served)
+        else:
+            yield from self._pages_by_offset(spec, filter_text, served, first.records[0].get("sourcedId"))
+
+    def fetch_all(self, spec: EndpointSpec | str, filter: Filter | str | None = None) -> list[dict[str, Any]]:
+        """All records of ``spec`` as one list (convenient for small endpoints; prefer ``iter_pages``)."""
+        return [record for page in self.iter_pages(spec, filter) for record in page.records]
+
+    # --- paging strategies -------------------------------------------------------------------------
+
+    def _pages_by_total(self, spec: EndpointSpec, filter_text: str | None, step: int, total: int) -> Iterator[Page]:
+        offsets = iter(range(step, total, step))
+        number = 1
+        next_offset, last_count, latest_total = step, step, total
+        pool = ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="oneroster-page")
+        pending: deque[tuple[int, Future[_Response]]] = deque()
+
+        def submit_next() -> None:
+            offset = next(offsets, None)
+            if offset is not None:
+                url = self._page_url(spec, offset, step, filter_text)
+                pending.append((offset, pool.submit(self._get, spec, url, offset)))
+
+        try:
+            for _ in range(self.max_concurrency):
+                submit_next()
+            while pending:
+                offset, future = pending.popleft()
+                response = future.result()
+                submit_next()
+                yield Page(spec.name, response.records, offset, number, response.total, response.raw_bytes)
+                number += 1
+                next_offset, last_count = offset + len(response.records), len(response.records)
+                latest_total = response.total if response.total is not None else latest_total
+        finally:
+            for _, future in pending:
+                future.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+        # Double-check the end: records added during the sync push the real end past the first total.
+        while last_count >= step or next_offset < latest_total:
+            response = self._get(spec, self._page_url(spec, next_offset, step, filter_text), next_offset)
+            if not response.records:
+                return
+            yield Page(spec.name, response.records, next_offset, number, response.total, response.raw_bytes)
+            number += 1
+            last_count = len(response.records)
+            next_offset += last_count
+            latest_total = response.total if response.total is not None else latest_total
+
+    def _pages_by_link(self, spec: EndpointSpec, url: httpx.URL | None, served: int) -> Iterator[Page]:
+        number, offset = 1, served
+        seen: set[str] = set()
+        while url is not None:
+            if str(url) in seen:
+                raise self._error(spec, offset, f"Link rel=next loops back to {url}")
+            seen.add(str(url))
+            response = self._get(spec, url, offset)
+            if not response.records:
+                return
+            yield Page(spec.name, response.records, offset, number, response.total, response.raw_bytes)
+            number += 1
+            offset += len(response.records)
+            url = response.next_url
+
+    def _pages_by_offset(
+        self, spec: EndpointSpec, filter_text: str | None, served: int, first_id: Any
+    ) -> Iterator[Page]:
+        number, offset = 1, served
+        while True:
+            response = self._get(spec, self._page_url(spec, offset, self.page_size, filter_text), offset)
+            if not response.records:
+                return
+            page_first_id = response.records[0].get("sourcedId")
+            if page_first_id is not None and page_first_id == first_id:
+                # Without this a server that ignores `offset` would be paged forever.
+                raise self._error(spec, offset, "server ignores the offset parameter (same page returned again)")
+            first_id = page_first_id
+            yield Page(spec.name, response.records, offset, number, response.total, response.raw_bytes)
+            number += 1
+            offset += len(response.records)
+
+    # --- one request -------------------------------------------------------------------------------
+
+    def _page_url(self, spec: EndpointSpec, offset: int, limit: int, filter_text: str | None) -> httpx.URL:
+        params: list[tuple[str, str | int]] = [("limit", limit), ("offset", offset)]
+        if filter_text is not None:
+            params.append(("filter", filter_text))
+        # quote (not quote_plus): a space goes on the wire as %20, which every server decodes as a space.
+        return httpx.URL(f"{self.base_url}/{spec.path}?{urlencode(params, quote_via=quote, safe='')}")
+
+    def _get(self, spec: EndpointSpec, url: httpx.URL, offset: int) -> _Response:
+        policy = self.retry
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response, body = self._exchange(url)
+            except AuthenticationFailed as exc:
+                raise self._error(spec, offset, exc.detail, status=exc.status) from None
+            except RETRYABLE_ERRORS as exc:
+                if attempt >= policy.max_attempts:
+                    raise self._error(spec, offset, f"{type(exc).__name__} after {attempt} attempts: {exc}") from exc
+                self._wait(spec, offset, attempt, type(exc).__name__, policy.backoff(attempt))
+                continue
+            if response.status_code == 200:
+                return self._parse(spec, response, body, offset)
+            if response.status_code in policy.retry_statuses and attempt < policy.max_attempts:
+                delay = policy.delay(attempt, response.headers.get("Retry-After"))
+                self._wait(spec, offset, attempt, f"HTTP {response.status_code}", delay)
+                continue
+            raise self._status_error(spec, offset, response, attempt)
+
+    def _exchange(self, url: httpx.URL) -> tuple[httpx.Response, bytes]:
+        """GET ``url``; return the closed response and its body.
+
+        The body is collected from the stream rather than with ``response.read()``: httpx responses sit
+        in a reference cycle and are freed only by the cyclic collector, and a body cached on the response
+        would keep every page's bytes alive until then, so memory would grow with the district.
+        """
+        with self._http.stream("GET", url, timeout=self._timeout) as response:
+            if response.status_code == 200:
+                return response, b"".join(response.iter_bytes())
+            return response, response.read()
+
+    def _wait(self, spec: EndpointSpec, offset: int, attempt: int, reason: str, delay: float) -> None:
+        log.warning(
+            "%s, endpoint %s, page offset=%d: %s, retrying in %.1f s (attempt %d of %d)",
+            self.label,
+            spec.name,
+            offset,
+            reason,
+            delay,
+            attempt + 1,
+            self.retry.max_attempts,
+        )
+        self.retry.sleep(delay)
+
+    def _parse(self, spec: EndpointSpec, response: httpx.Response, body: bytes, offset: int) -> _Response:
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise self._error(spec, offset, f"response is not JSON ({exc})", status=200) from None
+        records = payload.get(spec.envelope_key) if isinstance(payload, dict) else None
+        if not isinstance(records, list):
+            raise self._error(spec, offset, f"response has no {spec.envelope_key!r} array", status=200)
+        for record in records:
+            normalize_record(spec.name, record)
+        total_header = response.headers.get("X-Total-Count")
+        total = int(total_header) if total_header and total_header.strip().isdigit() else None
+        next_link = parse_next_link(response.headers.get_list("Link"))
+        # `join` resolves relative links and keeps the server's own percent-encoding.
+        next_url = response.request.url.join(next_link) if next_link else None
+        return _Response(records, total, next_url, len(body))
+
+    # --- errors ------------------------------------------------------------------------------------
+
+    def _redact(self, text: str) -> str:
+        redact = getattr(self.auth, "redact", None)
+        return redact(text) if callable(redact) else text
+
+    def _error(self, spec: EndpointSpec, offset: int, detail: str, **parts: Any) -> OneRosterError:
+        return OneRosterError(self._redact(detail), label=self.label, endpoint=spec.name, offset=offset, **parts)
+
+    def _status_error(self, spec: EndpointSpec, offset: int, response: httpx.Response, attempts: int) -> OneRosterError:
+        status = response.status_code
+        # API requests are GETs; a POST answer is the OAuth 2 token endpoint's (see auth.py).
+        from_token_endpoint = response.request.method == "POST"
+        if status in NOT_OFFERED_STATUSES and not spec.required and not from_token_endpoint:
+            return EndpointNotOffered(spec.name, status, label=self.label)
+        info = parse_status_info(response.content)
+        detail = f"token request HTTP {status}" if from_token_endpoint else f"HTTP {status}"
+        note: str = getattr(self.auth, "unauthorized_note", "")
+        if status == 401 and note:
+            detail += f" {note}"
+        if attempts > 1:
+            detail += f" after {attempts} attempts"
+        if info is not None:
+            detail += " " + info.summary()
+        elif response.content:
+            detail += f" body: {response.text[:200]!r}"
+        if status == 401:
+            hint: str = getattr(self.auth, "unauthorized_hint", "check the credentials")
+            detail += f" — {hint}"
+        return self._error(
+            spec,
+            offset,
+            detail,
+            status=status,
+            code_major=info.code_major if info else None,
+            description=info.description if info else None,
+        )

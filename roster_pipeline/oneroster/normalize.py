@@ -1,0 +1,180 @@
+"""Normalisation of OneRoster records and error payloads as real providers send them.
+
+Providers disagree on small things: ``"inactive"`` versus ``"tobedeleted"``, booleans as JSON
+booleans or as the strings 1.1 prescribes, timestamps with or without fractional seconds or with an
+offset instead of ``Z``, and error bodies with or without the ``statusInfoSet`` wrapper. Everything
+downstream sees one shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+
+# Fields holding a 1.1 boolean-as-string that downstream code reads as a real boolean.
+BOOLEAN_FIELDS: dict[str, tuple[str, ...]] = {
+    "users": ("enabledUser",),
+    "enrollments": ("primary",),
+}
+
+# 1.0 and several SIS exports say "inactive" (or "deleted") where 1.1 says "tobedeleted".
+_STATUS_ALIASES = {"inactive": "tobedeleted", "deleted": "tobedeleted"}
+_TRUE = frozenset({"true", "1", "yes", "y", "t"})
+_FALSE = frozenset({"false", "0", "no", "n", "f"})
+
+
+def parse_datetime(value: str | datetime | date | None) -> datetime | None:
+    """Parse a OneRoster timestamp into an aware UTC datetime.
+
+    Accepts ``2024-05-01T12:00:00.123Z``, no fractional seconds, up to 7 fractional digits, an offset
+    instead of ``Z``, lower-case ``z``/``t``, a space separator, and a date alone (midnight UTC).
+    A timestamp without zone is taken as UTC. Empty values give ``None``.
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime(value.year, value.month, value.day)
+    else:
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            parsed = datetime.fromisoformat(text.upper())
+        except ValueError:
+            raise ValueError(f"not an ISO-8601 timestamp: {value!r}") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def parse_bool(value: Any) -> bool | None:
+    """Read a OneRoster boolean sent as a JSON boolean or as a string (``"true"``, ``"FALSE"``, ``"1"``).
+
+    Unrecognised or empty values give ``None`` rather than a guess.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    return None
+
+
+def normalize_status(value: Any) -> Any:
+    """Lower-case a record status and map ``inactive``/``deleted`` to ``tobedeleted``."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().lower()
+    return _STATUS_ALIASES.get(text, text)
+
+
+def normalize_record(endpoint: str, record: dict[str, Any]) -> dict[str, Any]:
+    """Normalise one record of ``endpoint`` in place and return it.
+
+    ``status`` becomes ``active``/``tobedeleted``; ``dateLastModified`` an aware UTC datetime; the
+    endpoint's boolean fields (``enabledUser``, ``primary``) real booleans. Other fields pass through.
+    """
+    if "status" in record:
+        record["status"] = normalize_status(record["status"])
+    if "dateLastModified" in record:
+        record["dateLastModified"] = parse_datetime(record["dateLastModified"])
+    for field in BOOLEAN_FIELDS.get(endpoint, ()):
+        if field in record:
+            record[field] = parse_bool(record[field])
+    return record
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    """The useful part of a OneRoster ``imsx_StatusInfo`` error payload."""
+
+    code_major: str | None
+    severity: str | None
+    description: str | None
+    code_minor: tuple[tuple[str, str], ...] = ()
+
+    def summary(self) -> str:
+        """One line for an error message: ``imsx_codeMajor=failure imsx_description=... (minor: ...)``."""
+        parts = []
+        if self.code_major:
+            parts.append(f"imsx_codeMajor={self.code_major}")
+        if self.description:
+            parts.append(f"imsx_description={self.description}")
+        if self.code_minor:
+            parts.append("imsx_codeMinor=" + ",".join(f"{name}:{value}" for name, value in self.code_minor))
+        return " ".join(parts)
+
+
+def _get(mapping: Mapping[str, Any], key: str) -> Any:
+    """Look ``key`` up ignoring case: providers write both ``imsx_CodeMinor`` and ``imsx_codeMinor``."""
+    if key in mapping:
+        return mapping[key]
+    lowered = key.lower()
+    for name, value in mapping.items():
+        if isinstance(name, str) and name.lower() == lowered:
+            return value
+    return None
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _status_object(payload: Any) -> Mapping[str, Any] | None:
+    if not isinstance(payload, Mapping):
+        return None
+    if _get(payload, "imsx_codeMajor") is not None:
+        return payload
+    for wrapper in ("statusInfoSet", "imsx_statusInfo", "statusInfo"):
+        for item in _as_list(_get(payload, wrapper)):
+            found = _status_object(item)
+            if found is not None:
+                return found
+    return None
+
+
+def parse_status_info(body: bytes | str) -> StatusInfo | None:
+    """Parse a OneRoster error body; ``None`` when it is not JSON or holds no ``imsx_codeMajor``.
+
+    Reads the bare ``imsx_StatusInfo`` object, the ``statusInfoSet`` wrapper (a list or a single object),
+    both spellings of ``imsx_CodeMinor``, and ``imsx_codeMinorField`` as a list or a single object.
+    """
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    status = _status_object(payload)
+    if status is None:
+        return None
+    minor: list[tuple[str, str]] = []
+    code_minor = _get(status, "imsx_CodeMinor")
+    if isinstance(code_minor, Mapping):
+        for field in _as_list(_get(code_minor, "imsx_codeMinorField")):
+            if isinstance(field, Mapping):
+                name = _get(field, "imsx_codeMinorFieldName")
+                value = _get(field, "imsx_codeMinorFieldValue")
+                minor.append((str(name), str(value)))
+
+    def text(key: str) -> str | None:
+        value = _get(status, key)
+        return None if value is None else str(value)
+
+    return StatusInfo(
+        code_major=text("imsx_codeMajor"),
+        severity=text("imsx_severity"),
+        description=text("imsx_description"),
+        code_minor=tuple(minor),
+    )

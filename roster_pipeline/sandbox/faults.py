@@ -1,0 +1,123 @@
+"""Fault injection for one sandbox district: the failures a real OneRoster provider produces mid-sync."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What to do instead of answering: `kind` is "drop", "rate_limit", "server_error" or "endpoint"."""
+
+    kind: str
+    status: int = 0
+    retry_after: int | None = None
+
+
+class Faults:
+    """Faults queued for a district's API requests (the token endpoint is never affected). Thread-safe.
+
+    Counted faults are consumed one per API request, in this order: dropped connection, 429, 5xx. Then the
+    request is delayed if `slow` is set, authenticated (where token expiry bites) and checked against
+    failing endpoints.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        """Remove every queued fault."""
+        with self._lock:
+            self._drops = 0
+            self._rate_limits = 0
+            self._retry_after = 1
+            self._errors = 0
+            self._error_status = 503
+            self._delay = 0.0
+            self._slow_left: int | None = None
+            self._expire_after: int | None = None
+            self._failing: dict[str, tuple[int, int]] = {}
+
+    def rate_limit(self, count: int = 3, retry_after: int = 1) -> Faults:
+        """Answer the next `count` API requests with 429 Too Many Requests and `Retry-After` seconds."""
+        with self._lock:
+            self._rate_limits, self._retry_after = count, retry_after
+        return self
+
+    def server_errors(self, count: int = 2, status: int = 503) -> Faults:
+        """Answer the next `count` API requests with `status` (a 5xx) and an imsx error body."""
+        if not 500 <= status <= 599:
+            raise ValueError(f"server_errors status must be 5xx, got {status}")
+        with self._lock:
+            self._errors, self._error_status = count, status
+        return self
+
+    def drop_connections(self, count: int = 1) -> Faults:
+        """Close the socket of the next `count` API requests without sending any response."""
+        with self._lock:
+            self._drops = count
+        return self
+
+    def slow(self, seconds: float = 0.5, count: int | None = None) -> Faults:
+        """Delay API responses by `seconds`: the next `count` of them, or all until `clear()` if None."""
+        with self._lock:
+            self._delay, self._slow_left = seconds, count
+        return self
+
+    def expire_tokens_after(self, requests: int = 5) -> Faults:
+        """After `requests` more API requests, every token issued so far stops working (401)."""
+        with self._lock:
+            self._expire_after = requests
+        return self
+
+    def fail_endpoint(self, endpoint: str, status: int = 500, after_offset: int = 0) -> Faults:
+        """Fail every request to `endpoint` whose offset is >= `after_offset`, until `clear()`."""
+        with self._lock:
+            self._failing[endpoint] = (status, after_offset)
+        return self
+
+    # -- used by the server ---------------------------------------------------------------------------
+
+    def take_transport_fault(self) -> Fault | None:
+        """The counted fault this request suffers, if any (consumes it)."""
+        with self._lock:
+            if self._drops:
+                self._drops -= 1
+                return Fault("drop")
+            if self._rate_limits:
+                self._rate_limits -= 1
+                return Fault("rate_limit", 429, self._retry_after)
+            if self._errors:
+                self._errors -= 1
+                return Fault("server_error", self._error_status)
+            return None
+
+    def take_delay(self) -> float:
+        """Seconds to stall this request before answering."""
+        with self._lock:
+            if not self._delay or self._slow_left == 0:
+                return 0.0
+            if self._slow_left is not None:
+                self._slow_left -= 1
+            return self._delay
+
+    def tokens_expire_now(self) -> bool:
+        """Count one authenticated request; True exactly when the token-expiry countdown runs out."""
+        with self._lock:
+            if self._expire_after is None:
+                return False
+            if self._expire_after == 0:
+                self._expire_after = None
+                return True
+            self._expire_after -= 1
+            return False
+
+    def endpoint_fault(self, endpoint: str, offset: int) -> Fault | None:
+        """The failure configured for this endpoint at this offset, if any (not consumed)."""
+        with self._lock:
+            failing = self._failing.get(endpoint)
+        if failing is None or offset < failing[1]:
+            return None
+        return Fault("endpoint", failing[0])

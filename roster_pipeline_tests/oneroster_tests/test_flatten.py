@@ -1,0 +1,77 @@
+"""Flattening: nested references become *_sourced_id columns, lists stay lists, unknown fields are kept."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from roster_pipeline.oneroster import normalize_record
+from roster_pipeline.oneroster.flatten import flatten_records, lake_schema
+
+
+def ref(kind: str, sourced_id: str) -> dict:
+    return {"href": f"https://sis.example.org/{kind}s/{sourced_id}", "sourcedId": sourced_id, "type": kind}
+
+
+def test_user_orgs_agents_user_ids_and_grades_flatten_to_columns():
+    user = normalize_record(
+        "users",
+        {
+            "sourcedId": "u1",
+            "status": "active",
+            "dateLastModified": "2024-05-01T12:00:00.123Z",
+            "username": "ada",
+            "userIds": [{"type": "LDAP", "identifier": "12"}, {"type": "LTI", "identifier": "15"}],
+            "enabledUser": "true",
+            "givenName": "Ada",
+            "familyName": "Lovelace",
+            "role": "student",
+            "orgs": [ref("org", "sch-1"), ref("org", "sch-2")],
+            "agents": [ref("user", "g1")],
+            "grades": ["09"],
+            "favouriteColour": "teal",
+            "metadata": {"ext:lunch": "free"},
+        },
+    )
+    row = flatten_records("users", "lincoln", [user]).row(0, named=True)
+    assert row["district_id"] == "lincoln"
+    assert row["org_sourced_ids"] == ["sch-1", "sch-2"]
+    assert row["agent_sourced_ids"] == ["g1"]
+    assert row["user_ids"] == [{"type": "LDAP", "identifier": "12"}, {"type": "LTI", "identifier": "15"}]
+    assert row["grades"] == ["09"]
+    assert row["enabled_user"] is True
+    assert row["date_last_modified"] == datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=UTC)
+    assert orjson.loads(row["extra"]) == {"favouriteColour": "teal"}
+    assert orjson.loads(row["metadata"]) == {"ext:lunch": "free"}
+
+
+def test_class_terms_periods_and_single_references():
+    record = {
+        "sourcedId": "c1",
+        "status": "active",
+        "dateLastModified": "2024-05-01",
+        "title": "Algebra",
+        "course": ref("course", "crs-1"),
+        "school": ref("org", "sch-1"),
+        "terms": [ref("academicSession", "t1"), ref("academicSession", "t2")],
+        "periods": ["1", "2"],
+    }
+    row = flatten_records("classes", "lincoln", [normalize_record("classes", record)]).row(0, named=True)
+    assert row["course_sourced_id"] == "crs-1"
+    assert row["school_sourced_id"] == "sch-1"
+    assert row["term_sourced_ids"] == ["t1", "t2"]
+    assert row["periods"] == ["1", "2"]
+    assert row["extra"] is None
+
+
+def test_every_page_has_the_same_schema_even_when_fields_are_missing():
+    sparse = flatten_records("enrollments", "d", [{"sourcedId": "e1", "status": "active"}])
+    assert dict(sparse.schema) == lake_schema("enrollments")
+    assert sparse.row(0, named=True)["user_sourced_id"] is None
+
+
+def test_a_record_without_sourced_id_is_refused_with_its_position():
+    with pytest.raises(ValueError, match=r"endpoint users, record #2 in page: no sourcedId"):
+        flatten_records("users", "d", [{"sourcedId": "u1"}, {"givenName": "x"}])
