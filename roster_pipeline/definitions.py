@@ -11,7 +11,7 @@ from roster_pipeline.resources import RosterSettings
 
 district_sync_job = dg.define_asset_job(
     "district_sync",
-    selection=dg.AssetSelection.groups("oneroster", "roster"),
+    selection=dg.AssetSelection.groups("oneroster", "roster", "derived"),
     partitions_def=district_partitions,
     description="A district's whole sync: every endpoint, then its roster tables.",
 )

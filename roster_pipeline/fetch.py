@@ -83,6 +83,10 @@ def fetch_endpoint(
     A failure leaves no batch (the partial one is discarded) and records a failed run; the previous
     watermark stays, so the next run re-reads what this one missed.
     """
+    if district.source.kind == "csv":
+        from roster_pipeline.bundles import fetch_csv_endpoint
+
+        return fetch_csv_endpoint(district, endpoint, lake, run_id=run_id, full=full, log=log)
     choice = choose_mode(district, endpoint, lake, full_requested=full)
     outcome = FetchOutcome(district.id, endpoint, True, choice.mode, choice.reason)
     outcome.watermark_from = choice.watermark_from

@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,20 @@ LINK_TABLES_DDL = {
     "user_is_deleted BOOLEAN",
     "class_terms_all": "district_id VARCHAR, class_sourced_id VARCHAR, term_sourced_id VARCHAR, "
     "class_is_deleted BOOLEAN",
+    "guardian_student_links_all": "district_id VARCHAR, student_sourced_id VARCHAR, guardian_sourced_id VARCHAR, "
+    "relationship VARCHAR, source VARCHAR, excluded_reason VARCHAR",
+    "guardian_link_history": "district_id VARCHAR, student_sourced_id VARCHAR, guardian_sourced_id VARCHAR, "
+    "relationship VARCHAR, source VARCHAR, valid_from TIMESTAMPTZ NOT NULL, valid_to TIMESTAMPTZ",
 }
+
+# Derived analyst tables (DESIGN.md), computed from the roster tables in the same publish transaction.
+DERIVED_TABLES = (  # in dependency order: a multi-asset yields its outputs topologically
+    "guardian_student_links",
+    "guardian_link_history",
+    "student_schools",
+    "school_mappings",
+    "student_contacts",
+)
 
 # The analyst-facing tables of DESIGN.md, each a view over a state table.
 ROSTER_TABLES = (
@@ -81,7 +95,17 @@ def load_sql(name: str) -> dict[str, str]:
 MERGE_SQL = load_sql("merge_batch")
 LINKS_SQL = load_sql("links")
 VIEWS_SQL = load_sql("views")
+DERIVED_SQL = load_sql("derived")
+DERIVED_VIEWS_SQL = load_sql("derived_views")
 OPS_SQL = load_sql("ops")
+
+
+@dataclass(frozen=True)
+class SchoolSettings:
+    """The registry's `schools` section for one district: (sourced_id, site_id, enabled) overrides."""
+
+    default_enabled: bool = True
+    sites: tuple[tuple[str, str, bool], ...] = ()
 
 
 @dataclass
@@ -115,14 +139,16 @@ class RosterWarehouse:
         self.work_path = self.data_dir / "work" / "roster-build.duckdb"
         self.published_path = self.data_dir / "roster.duckdb"
 
-    def publish_district(self, district_id: str) -> PublishResult:
-        """Apply the district's unapplied batches in one transaction, then publish the database file."""
+    def publish_district(self, district_id: str, schools: SchoolSettings | None = None) -> PublishResult:
+        """Apply the district's unapplied batches and rebuild its derived tables in one transaction, then publish
+        the database file. ``schools`` carries the registry's school section (default: all enabled)."""
         with self._publish_lock(), self._work_connection() as con:
             result = PublishResult(district_id)
             con.execute("BEGIN TRANSACTION")
             try:
                 self._apply_batches(con, district_id, result)
                 self._rebuild_links(con, district_id)
+                self._rebuild_derived(con, district_id, schools or SchoolSettings())
                 self._mirror_ops(con, district_id, result)
                 con.execute("COMMIT")
             except BaseException:
@@ -175,6 +201,20 @@ class RosterWarehouse:
             for statement in _statements(block):
                 con.execute(statement, {"district": district_id})
 
+    def _rebuild_derived(self, con: duckdb.DuckDBPyConnection, district_id: str, schools: SchoolSettings) -> None:
+        params = {"district": district_id, "default_enabled": schools.default_enabled}
+        for statement in _statements(DERIVED_SQL["school_settings"]):
+            con.execute(statement, _used(statement, params))
+        for sourced_id, site_id, enabled in schools.sites:
+            con.execute(
+                DERIVED_SQL["insert_school_setting"],
+                {"district": district_id, "sourced_id": sourced_id, "site_id": site_id, "enabled": enabled},
+            )
+        published_at = {"district": district_id, "published_at": datetime.now(UTC)}
+        for name in ("guardian_links", "link_history"):
+            for statement in _statements(DERIVED_SQL[name]):
+                con.execute(statement, _used(statement, published_at))
+
     def _mirror_ops(self, con: duckdb.DuckDBPyConnection, district_id: str, result: PublishResult) -> None:
         for endpoint, state in self.lake.watermarks(district_id).items():
             con.execute(
@@ -196,7 +236,7 @@ class RosterWarehouse:
 
     def row_counts(self, con: duckdb.DuckDBPyConnection, district_id: str) -> dict[str, int]:
         counts = {}
-        for table in ROSTER_TABLES:
+        for table in (*ROSTER_TABLES, *DERIVED_TABLES):
             row = con.execute(f"SELECT count(*) FROM {table} WHERE district_id = ?", [district_id]).fetchone()
             counts[table] = int(row[0]) if row else 0
         return counts
@@ -240,7 +280,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
     for statement in _statements(OPS_SQL["schema"]):
         con.execute(statement)
-    for statement in _statements(VIEWS_SQL["views"]):
+    for statement in _statements(VIEWS_SQL["views"]) + _statements(DERIVED_VIEWS_SQL["views"]):
         con.execute(statement)
 
 
@@ -256,12 +296,15 @@ def _duckdb_type(dtype: pl.DataType) -> str:
     return "VARCHAR"
 
 
+def _used(statement: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters a statement names (DuckDB refuses unused named parameters)."""
+    return {key: value for key, value in params.items() if f"${key}" in statement}
+
+
 def _statements(block: str) -> list[str]:
-    return [s.strip() for s in block.split(";") if s.strip() and not _only_comments(s)]
-
-
-def _only_comments(statement: str) -> bool:
-    return all(line.strip().startswith("--") or not line.strip() for line in statement.splitlines())
+    """The statements of a block, without comment lines (our SQL files keep `;` out of comments)."""
+    code = "\n".join(line for line in block.splitlines() if not line.lstrip().startswith("--"))
+    return [statement.strip() for statement in code.split(";") if statement.strip()]
 
 
 def _run_params(key: str, run: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,5 @@
 """Fetch assets: one per OneRoster endpoint, built by one factory from the endpoint specs."""
 
-
 import dagster as dg
 
 from roster_pipeline.fetch import fetch_endpoint

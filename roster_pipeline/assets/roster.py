@@ -1,12 +1,12 @@
 """Roster assets: the DuckDB current-state tables, published per district in one transaction."""
 
-
 import dagster as dg
 
 from roster_pipeline.assets.fetch import fetch_asset_key
 from roster_pipeline.partitions import district_partitions
+from roster_pipeline.registry import DistrictConfig
 from roster_pipeline.resources import RosterSettings
-from roster_pipeline.warehouse import ROSTER_TABLES
+from roster_pipeline.warehouse import DERIVED_TABLES, ROSTER_TABLES, SchoolSettings
 
 ROSTER_POOL = "roster_duckdb"
 
@@ -28,8 +28,36 @@ TABLE_SOURCES: dict[str, tuple[str, ...]] = {
 }
 
 
+# Which roster tables feed each derived table.
+DERIVED_SOURCES: dict[str, tuple[str, ...]] = {
+    "guardian_student_links": ("users", "user_agents"),
+    "student_schools": ("students", "user_orgs", "enrollments", "classes", "schools"),
+    "school_mappings": ("schools", "student_schools", "guardian_student_links", "classes"),
+    "student_contacts": ("students", "guardians", "guardian_student_links", "school_mappings"),
+    "guardian_link_history": ("guardian_student_links",),
+}
+
+DERIVED_DESCRIPTIONS = {
+    "guardian_student_links": "Who may sign a student out: a link counts when either side's `agents` declares "
+    "it and both users are active in the district (`source`: student_agents, guardian_agents or both).",
+    "student_contacts": "Front-desk contact card: each active student in an enabled school with each linked "
+    "guardian's names, email, phone and sms.",
+    "student_schools": "Each student's schools from user `orgs` and from enrollments in classes of a school.",
+    "school_mappings": "Each SIS school with its site id and enabled flag from the registry, and counts of "
+    "active students, guardians and classes.",
+    "guardian_link_history": "Every guardian link with valid_from / valid_to across syncs: who could pick up "
+    "a student on a given date.",
+}
+
+
 def roster_asset_key(table: str) -> dg.AssetKey:
     return dg.AssetKey(["roster", table])
+
+
+def school_settings(district: DistrictConfig) -> SchoolSettings:
+    """The registry's `schools` section in the form the warehouse stores."""
+    sites = tuple((s.sourced_id, s.site_id, s.enabled) for s in district.schools)
+    return SchoolSettings(district.schools_default_enabled, sites)
 
 
 ROSTER_SPECS = [
@@ -43,6 +71,17 @@ ROSTER_SPECS = [
         description=f"`{table}` in roster.duckdb: active rows only, one per (district_id, sourced_id).",
     )
     for table in ROSTER_TABLES
+] + [
+    dg.AssetSpec(
+        key=roster_asset_key(table),
+        deps=[roster_asset_key(source) for source in DERIVED_SOURCES[table]],
+        group_name="derived",
+        kinds={"duckdb"},
+        owners=["team:data-engineering"],
+        partitions_def=district_partitions,
+        description=DERIVED_DESCRIPTIONS[table],
+    )
+    for table in DERIVED_TABLES
 ]
 
 
@@ -54,14 +93,15 @@ def roster_tables(context: dg.AssetExecutionContext, settings: RosterSettings):
     was. Only this asset writes DuckDB, and it runs in the `roster_duckdb` pool (limit one writer).
     """
     district_id = context.partition_key
-    result = settings.warehouse().publish_district(district_id)
+    district = settings.registry().district(district_id)
+    result = settings.warehouse().publish_district(district_id, school_settings(district))
     for endpoint, applied in result.endpoints.items():
         if applied.batches:
             context.log.info(
                 f"{district_id} {endpoint}: applied {applied.batches} batch(es), {applied.records} records, "
                 f"{applied.tombstoned} tombstoned"
             )
-    for table in ROSTER_TABLES:
+    for table in (*ROSTER_TABLES, *DERIVED_TABLES):
         yield dg.MaterializeResult(
             asset_key=roster_asset_key(table),
             metadata={

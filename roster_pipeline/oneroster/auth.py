@@ -106,7 +106,6 @@ class OAuth2ClientCredentials(httpx.Auth):
         self._clock = clock
         self._lock = threading.Lock()
         self._token: _Token | None = None
-        self.tokens_fetched = 0
 
     def __repr__(self) -> str:
         return (
@@ -153,7 +152,6 @@ class OAuth2ClientCredentials(httpx.Auth):
             if response.status_code in _RETRYABLE_TOKEN_STATUSES:
                 return None
             self._token = self._parse_token_response(response)
-            self.tokens_fetched += 1
             return self._token
 
     def _token_request(self, api_request: httpx.Request) -> httpx.Request:

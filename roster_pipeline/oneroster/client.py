@@ -128,6 +128,7 @@ class _Response:
     total: int | None
     next_url: httpx.URL | None
     raw_bytes: int
+    has_links: bool
 
 
 class OneRosterClient:
@@ -205,16 +206,21 @@ class OneRosterClient:
         filter_text = None if filter is None else str(filter)
         limit = self.page_size
         first = self._get(spec, self._page_url(spec, 0, limit, filter_text), 0)
-        served = len(first.records)
-        yield Page(spec.name, first.records, 0, 0, first.total, first.raw_bytes)
-        if served == 0:
-            return
-        if first.total is not None:
-            yield from self._pages_by_total(spec, filter_text, served, first.total)
-        elif first.next_url is not None:
-            yield from self._pages_by_link(spec, first.next_url, served)
+        served, total, next_url, has_links = len(first.records), first.total, first.next_url, first.has_links
+        first_id = first.records[0].get("sourcedId") if served else None
+        page = Page(spec.name, first.records, 0, 0, first.total, first.raw_bytes)
+        del first  # this frame outlives the page: hold no records the consumer has let go of
+        yield page
+        del page
+        if served == 0 or (total is not None and served < limit and served >= total):
+            return  # everything fit on a page the server did not fill
+        if total is not None:
+            yield from self._pages_by_total(spec, filter_text, served, total)
+        elif has_links:
+            # A server that sends Link headers marks its last page by leaving out rel="next".
+            yield from self._pages_by_link(spec, next_url, served)
         else:
-            yield from self._pages_by_offset(spec, filter_text, served, first.records[0].get("sourcedId"))
+            yield from self._pages_by_offset(spec, filter_text, served, first_id)
 
     def fetch_all(self, spec: EndpointSpec | str, filter: Filter | str | None = None) -> list[dict[str, Any]]:
         """All records of ``spec`` as one list (convenient for small endpoints; prefer ``iter_pages``)."""
@@ -240,12 +246,14 @@ class OneRosterClient:
                 submit_next()
             while pending:
                 offset, future = pending.popleft()
-                response = future.result()
+                page = self._page(spec, future.result(), offset, number)
+                del future
                 submit_next()
-                yield Page(spec.name, response.records, offset, number, response.total, response.raw_bytes)
                 number += 1
-                next_offset, last_count = offset + len(response.records), len(response.records)
-                latest_total = response.total if response.total is not None else latest_total
+                next_offset, last_count = offset + len(page.records), len(page.records)
+                latest_total = page.total if page.total is not None else latest_total
+                yield page
+                del page
         finally:
             for _, future in pending:
                 future.cancel()
@@ -253,14 +261,16 @@ class OneRosterClient:
 
         # Double-check the end: records added during the sync push the real end past the first total.
         while last_count >= step or next_offset < latest_total:
-            response = self._get(spec, self._page_url(spec, next_offset, step, filter_text), next_offset)
-            if not response.records:
+            url = self._page_url(spec, next_offset, step, filter_text)
+            page = self._page(spec, self._get(spec, url, next_offset), next_offset, number)
+            if not page.records:
                 return
-            yield Page(spec.name, response.records, next_offset, number, response.total, response.raw_bytes)
             number += 1
-            last_count = len(response.records)
+            last_count = len(page.records)
             next_offset += last_count
-            latest_total = response.total if response.total is not None else latest_total
+            latest_total = page.total if page.total is not None else latest_total
+            yield page
+            del page
 
     def _pages_by_link(self, spec: EndpointSpec, url: httpx.URL | None, served: int) -> Iterator[Page]:
         number, offset = 1, served
@@ -272,10 +282,13 @@ class OneRosterClient:
             response = self._get(spec, url, offset)
             if not response.records:
                 return
-            yield Page(spec.name, response.records, offset, number, response.total, response.raw_bytes)
-            number += 1
-            offset += len(response.records)
             url = response.next_url
+            page = self._page(spec, response, offset, number)
+            del response
+            number += 1
+            offset += len(page.records)
+            yield page
+            del page
 
     def _pages_by_offset(
         self, spec: EndpointSpec, filter_text: str | None, served: int, first_id: Any
@@ -290,9 +303,16 @@ class OneRosterClient:
                 # Without this a server that ignores `offset` would be paged forever.
                 raise self._error(spec, offset, "server ignores the offset parameter (same page returned again)")
             first_id = page_first_id
-            yield Page(spec.name, response.records, offset, number, response.total, response.raw_bytes)
+            page = self._page(spec, response, offset, number)
+            del response
             number += 1
-            offset += len(response.records)
+            offset += len(page.records)
+            yield page
+            del page
+
+    @staticmethod
+    def _page(spec: EndpointSpec, response: _Response, offset: int, number: int) -> Page:
+        return Page(spec.name, response.records, offset, number, response.total, response.raw_bytes)
 
     # --- one request -------------------------------------------------------------------------------
 
@@ -362,10 +382,11 @@ class OneRosterClient:
             normalize_record(spec.name, record)
         total_header = response.headers.get("X-Total-Count")
         total = int(total_header) if total_header and total_header.strip().isdigit() else None
-        next_link = parse_next_link(response.headers.get_list("Link"))
+        links = response.headers.get_list("Link")
+        next_link = parse_next_link(links)
         # `join` resolves relative links and keeps the server's own percent-encoding.
         next_url = response.request.url.join(next_link) if next_link else None
-        return _Response(records, total, next_url, len(body))
+        return _Response(records, total, next_url, len(body), bool(links))
 
     # --- errors ------------------------------------------------------------------------------------
 

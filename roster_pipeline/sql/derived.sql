@@ -1,6 +1,15 @@
 -- Derived tables for one district, rebuilt inside the district's publish transaction.
 -- Parameters: $district, $published_at (the publish instant, used for link history intervals).
 
+-- name: school_settings
+-- The registry's `schools` section, copied in so school_mappings and student_contacts can join it.
+DELETE FROM ops.school_settings WHERE district_id = $district;
+DELETE FROM ops.district_settings WHERE district_id = $district;
+INSERT INTO ops.district_settings VALUES ($district, $default_enabled);
+
+-- name: insert_school_setting
+INSERT INTO ops.school_settings VALUES ($district, $sourced_id, $site_id, $enabled);
+
 -- name: guardian_links
 -- A link counts when either side declares it (the student's agents or the guardian's agents) and both
 -- users exist in this district, are active and not deleted. Everything else lands in
@@ -42,8 +51,11 @@ UPDATE guardian_link_history
 SET valid_to = $published_at
 WHERE district_id = $district
   AND valid_to IS NULL
-  AND (student_sourced_id, guardian_sourced_id) NOT IN (
-      SELECT (student_sourced_id, guardian_sourced_id) FROM guardian_student_links WHERE district_id = $district
+  AND NOT EXISTS (
+      SELECT 1 FROM guardian_student_links l
+      WHERE l.district_id = guardian_link_history.district_id
+        AND l.student_sourced_id = guardian_link_history.student_sourced_id
+        AND l.guardian_sourced_id = guardian_link_history.guardian_sourced_id
   );
 INSERT INTO guardian_link_history
 SELECT l.district_id, l.student_sourced_id, l.guardian_sourced_id, l.relationship, l.source,

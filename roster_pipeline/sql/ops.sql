@@ -39,6 +39,17 @@ CREATE TABLE IF NOT EXISTS ops.sync_runs (
     batch_id VARCHAR,
     error VARCHAR
 );
+CREATE TABLE IF NOT EXISTS ops.school_settings (
+    district_id VARCHAR NOT NULL,
+    sourced_id VARCHAR NOT NULL,
+    site_id VARCHAR NOT NULL,
+    enabled BOOLEAN NOT NULL,
+    PRIMARY KEY (district_id, sourced_id)
+);
+CREATE TABLE IF NOT EXISTS ops.district_settings (
+    district_id VARCHAR PRIMARY KEY,
+    default_enabled BOOLEAN NOT NULL
+);
 
 -- name: last_applied
 SELECT endpoint, max(batch_id) FROM ops.applied_batches WHERE district_id = $district GROUP BY endpoint;

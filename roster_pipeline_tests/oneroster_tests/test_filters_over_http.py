@@ -51,3 +51,18 @@ def test_delta_filter_on_date_last_modified_returns_only_newer_records(sandbox, 
     assert {f"tricky-{n}" for n in range(len(TRICKY_NAMES))} <= set(expected)
     assert all(record["dateLastModified"] > cutoff for record in records)
     assert cutoff < datetime.now(UTC)
+
+
+def test_link_pages_of_a_filtered_query_are_signed_as_the_server_wrote_them(sandbox):
+    district = sandbox.add("filters-oauth1-links", kind="oauth1", header_mode="link")
+    template = district.records("users")[0]
+    for n in range(3):
+        district.upsert("users", {**template, "sourcedId": f"linked-{n}", "familyName": "Smith & Sons = 1"})
+    with sandbox.client("filters-oauth1-links", kind="oauth1", page_size=1) as client:
+        pages = list(client.iter_pages("users", filter=Filter.eq("familyName", "Smith & Sons = 1")))
+    assert [record["sourcedId"] for page in pages for record in page.records] == ["linked-0", "linked-1", "linked-2"]
+    followed = [r for r in sandbox.server.request_log("filters-oauth1-links") if r.path.endswith("/users")]
+    assert [r.status for r in followed] == [200, 200, 200]
+    assert all(r.query["filter"] == "familyName='Smith & Sons = 1'" for r in followed)
+    # The contract's wire form: the whole filter percent-encoded, a space as %20.
+    assert "filter=familyName%3D%27Smith%20%26%20Sons%20%3D%201%27" in followed[0].raw_query

@@ -95,3 +95,13 @@ def test_pages_are_fetched_concurrently_only_when_the_total_is_known(
         assert 1 < auth.max_in_flight <= max_concurrency
     else:
         assert auth.max_in_flight == 1
+
+
+@pytest.mark.parametrize("header_mode", ["both", "total", "link"])
+def test_an_endpoint_that_fits_on_one_page_costs_one_request(sandbox, header_mode):
+    district_id = f"one-page-{header_mode}"
+    district = sandbox.add(district_id, header_mode=header_mode)
+    with sandbox.client(district_id, page_size=100) as client:
+        orgs = client.fetch_all("orgs")
+    assert len(orgs) == district.size("orgs") < 100
+    assert len([r for r in sandbox.server.request_log(district_id) if r.path.endswith("/orgs")]) == 1

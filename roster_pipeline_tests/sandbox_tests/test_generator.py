@@ -177,3 +177,9 @@ def test_for_users_sizes_a_district_by_total_users() -> None:
     spec = DistrictSpec.for_users("sized", 5_000, seed=2)
     users = generate_district(spec).counts()["users"]
     assert abs(users - 5_000) / 5_000 < 0.05
+
+
+@pytest.mark.slow
+def test_a_million_user_district_builds() -> None:
+    counts = generate_district(DistrictSpec.for_users("huge", 1_000_000, seed=1)).counts()
+    assert abs(counts["users"] - 1_000_000) / 1_000_000 < 0.02

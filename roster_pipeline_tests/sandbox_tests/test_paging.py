@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -78,3 +79,17 @@ def test_records_added_while_paging_keep_sourced_id_order(oak_api: httpx.Client,
     rest = oak_api.get("orgs", params={"limit": 100, "offset": 2}).json()["orgs"]
     ids = [o["sourcedId"] for o in first + rest]
     assert ids == sorted(ids) and ids[-1] == "zzzz-late-school"
+
+
+def test_concurrent_clients_each_page_through_everything_while_records_change(oak: ServedDistrict) -> None:
+    def page_all() -> list[str]:
+        with bearer_client(oak) as client:
+            return [e["sourcedId"] for e in page_through(client, "enrollments", "both", limit=7)]
+
+    expected = [e["sourcedId"] for e in oak.district.records("enrollments")]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(page_all) for _ in range(4)]
+        for record in oak.district.records("users")[:20]:  # updates keep ids, so paging stays stable
+            oak.district.upsert("users", {**record, "givenName": "Concurrent"})
+        results = [f.result() for f in futures]
+    assert all(result == expected for result in results)
