@@ -41,6 +41,7 @@ class Batch:
     records: int
     watermark_from: str | None
     watermark_to: str | None
+    malformed: int = 0
 
     @property
     def files(self) -> list[str]:
@@ -102,8 +103,13 @@ class BatchWriter:
         self._parts += 1
         self._buffer, self._buffered = [], 0
 
-    def commit(self, mode: str, watermark_from: str | None, watermark_to: str | None) -> Batch:
-        """Write the remaining rows and the manifest, then rename the batch into place (atomic)."""
+    def commit(
+        self, mode: str, watermark_from: str | None, watermark_to: str | None, *, malformed: int = 0, **extra: Any
+    ) -> Batch:
+        """Write the remaining rows and the manifest, then rename the batch into place (atomic).
+
+        ``malformed`` counts source records that could not be landed (the mass-deletion guard weighs them);
+        ``extra`` is kept in the manifest (e.g. the CSV bundle a batch came from)."""
         self._flush()
         manifest = {
             "endpoint": self.endpoint,
@@ -113,7 +119,9 @@ class BatchWriter:
             "records": self.records,
             "watermark_from": watermark_from,
             "watermark_to": watermark_to,
+            "malformed": malformed,
             "committed_at": _now_iso(),
+            **extra,
         }
         (self.tmp_path / BATCH_MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
         os.replace(self.tmp_path, self.final_path)
@@ -149,6 +157,7 @@ class Lake:
             records=manifest["records"],
             watermark_from=manifest.get("watermark_from"),
             watermark_to=manifest.get("watermark_to"),
+            malformed=manifest.get("malformed", 0),
         )
 
     def batches(self, endpoint: str, district_id: str, after: str | None = None) -> list[Batch]:

@@ -109,6 +109,8 @@ class DistrictConfig:
     schools_default_enabled: bool = True
     schedule: str = DEFAULT_SCHEDULE
     enabled: bool = True
+    max_removed_share: float = 0.10
+    max_malformed: int = 100
 
     def secret(self, env_name: str) -> str:
         """The value of a credential variable; a missing one is reported by name, never by value."""
@@ -244,6 +246,7 @@ class _DistrictChecker:
         enabled = self.entry.get("enabled", True)
         if not isinstance(enabled, bool):
             self.problem("enabled", f"'{enabled}' must be true or false")
+        share, malformed = self.guard()
         if len(self.problems) > before or provider is None or source is None:
             return None
         return DistrictConfig(
@@ -256,7 +259,22 @@ class _DistrictChecker:
             schools_default_enabled=default_enabled,
             schedule=schedule,
             enabled=enabled,
+            max_removed_share=share,
+            max_malformed=malformed,
         )
+
+    def guard(self) -> tuple[float, int]:
+        """The mass-deletion guard's limits (see quarantine.py): a share of students/links, a malformed count."""
+        section = self.entry.get("guard", {}) or {}
+        share = section.get("max_removed_share", 0.10) if isinstance(section, dict) else None
+        malformed = section.get("max_malformed", 100) if isinstance(section, dict) else None
+        if not isinstance(share, int | float) or isinstance(share, bool) or not 0 <= share <= 1:
+            self.problem("guard.max_removed_share", f"'{share}' must be a number between 0 and 1 (e.g. 0.1)")
+            share = 0.10
+        if not isinstance(malformed, int) or isinstance(malformed, bool) or malformed < 0:
+            self.problem("guard.max_malformed", f"'{malformed}' must be a non-negative integer")
+            malformed = 100
+        return float(share), malformed
 
     def provider(self) -> ProviderProfile | None:
         key = self.entry.get("provider", "generic")

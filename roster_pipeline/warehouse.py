@@ -15,7 +15,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -26,6 +26,14 @@ import polars as pl
 
 from roster_pipeline.lake import Batch, Lake
 from roster_pipeline.oneroster.flatten import lake_schema
+from roster_pipeline.quarantine import (
+    DistrictQuarantined,
+    GuardPolicy,
+    GuardReport,
+    clear_after_publish,
+    mark_quarantined,
+    release_requested,
+)
 
 # Endpoint → state table. The analyst-facing view of each is the name without `_all` (see sql/views.sql).
 STATE_TABLES: dict[str, str] = {
@@ -97,6 +105,7 @@ LINKS_SQL = load_sql("links")
 VIEWS_SQL = load_sql("views")
 DERIVED_SQL = load_sql("derived")
 DERIVED_VIEWS_SQL = load_sql("derived_views")
+GUARD_SQL = load_sql("guard")
 OPS_SQL = load_sql("ops")
 
 
@@ -124,6 +133,8 @@ class PublishResult:
     endpoints: dict[str, EndpointPublish] = field(default_factory=dict)
     row_counts: dict[str, int] = field(default_factory=dict)
     runs_imported: int = 0
+    malformed: int = 0
+    guard: GuardReport = field(default_factory=GuardReport)
 
     @property
     def batches(self) -> int:
@@ -139,32 +150,72 @@ class RosterWarehouse:
         self.work_path = self.data_dir / "work" / "roster-build.duckdb"
         self.published_path = self.data_dir / "roster.duckdb"
 
-    def publish_district(self, district_id: str, schools: SchoolSettings | None = None) -> PublishResult:
+    def publish_district(
+        self, district_id: str, schools: SchoolSettings | None = None, guard: GuardPolicy | None = None
+    ) -> PublishResult:
         """Apply the district's unapplied batches and rebuild its derived tables in one transaction, then publish
-        the database file. ``schools`` carries the registry's school section (default: all enabled)."""
+        the database file. ``schools`` carries the registry's school section (default: all enabled).
+
+        Raises DistrictQuarantined (after rolling back) when the mass-deletion guard trips.
+        """
+        guard = guard or GuardPolicy()
+        if release_requested(self.lake, district_id):
+            guard = replace(guard, released=True)
         with self._publish_lock(), self._work_connection() as con:
             result = PublishResult(district_id)
             con.execute("BEGIN TRANSACTION")
             try:
+                self._run(con, GUARD_SQL["snapshot"], district_id)
                 self._apply_batches(con, district_id, result)
                 self._rebuild_links(con, district_id)
                 self._rebuild_derived(con, district_id, schools or SchoolSettings())
+                result.guard = self._evaluate_guard(con, district_id, result, guard)
+                if result.guard.tripped and not guard.released:
+                    raise DistrictQuarantined(district_id, result.guard)
                 self._mirror_ops(con, district_id, result)
+                con.execute(
+                    OPS_SQL["record_publish"],
+                    {
+                        "district": district_id,
+                        "batches": result.batches,
+                        "students_removed": result.guard.students_removed,
+                        "links_removed": result.guard.links_removed,
+                        "released": guard.released,
+                    },
+                )
                 con.execute("COMMIT")
+            except DistrictQuarantined:
+                con.execute("ROLLBACK")
+                mark_quarantined(self.lake, district_id, result.guard)
+                raise
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
             result.row_counts = self.row_counts(con, district_id)
             con.execute("CHECKPOINT")
         self._publish_file()
+        clear_after_publish(self.lake, district_id)
         return result
+
+    def _run(self, con: duckdb.DuckDBPyConnection, block: str, district_id: str) -> None:
+        for statement in _statements(block):
+            con.execute(statement, _used(statement, {"district": district_id}))
+
+    def _evaluate_guard(
+        self, con: duckdb.DuckDBPyConnection, district_id: str, result: PublishResult, policy: GuardPolicy
+    ) -> GuardReport:
+        row = con.execute(GUARD_SQL["evaluate"], {"district": district_id}).fetchone()
+        assert row is not None
+        report = GuardReport(int(row[0]), int(row[1]), int(row[2]), int(row[3]), result.malformed)
+        return report.evaluate(policy)
 
     def _apply_batches(self, con: duckdb.DuckDBPyConnection, district_id: str, result: PublishResult) -> None:
         applied = dict(con.execute(OPS_SQL["last_applied"], {"district": district_id}).fetchall())
         for endpoint, table in STATE_TABLES.items():
             summary = result.endpoints.setdefault(endpoint, EndpointPublish(endpoint))
             for batch in self.lake.batches(endpoint, district_id, after=applied.get(endpoint)):
-                active, tombstoned = self._apply_batch(con, table, batch)
+                active, tombstoned, duplicates = self._apply_batch(con, table, batch)
+                result.malformed += batch.malformed
                 summary.batches += 1
                 summary.records += batch.records
                 summary.tombstoned += tombstoned
@@ -178,11 +229,14 @@ class RosterWarehouse:
                         "records": batch.records,
                         "active": active,
                         "tombstoned": tombstoned,
+                        "duplicates": duplicates,
                     },
                 )
 
-    def _apply_batch(self, con: duckdb.DuckDBPyConnection, table: str, batch: Batch) -> tuple[int, int]:
+    def _apply_batch(self, con: duckdb.DuckDBPyConnection, table: str, batch: Batch) -> tuple[int, int, int]:
         params: dict[str, Any] = {"district": batch.district_id, "files": batch.files}
+        duplicates_row = con.execute(MERGE_SQL["count_duplicates"], params).fetchone()
+        duplicates = int(duplicates_row[0]) if duplicates_row else 0
         con.execute(MERGE_SQL["stage"], params)
         active_row = con.execute(MERGE_SQL["count_staged"]).fetchone()
         active = int(active_row[0]) if active_row else 0
@@ -194,7 +248,7 @@ class RosterWarehouse:
             MERGE_SQL["insert_staged"].format(table=table),
             {"batch_id": batch.batch_id},
         )
-        return active, tombstoned
+        return active, tombstoned, duplicates
 
     def _rebuild_links(self, con: duckdb.DuckDBPyConnection, district_id: str) -> None:
         for block in LINKS_SQL.values():

@@ -4,6 +4,7 @@ import dagster as dg
 
 from roster_pipeline.assets.fetch import fetch_asset_key
 from roster_pipeline.partitions import district_partitions
+from roster_pipeline.quarantine import GuardPolicy
 from roster_pipeline.registry import DistrictConfig
 from roster_pipeline.resources import RosterSettings
 from roster_pipeline.warehouse import DERIVED_TABLES, ROSTER_TABLES, SchoolSettings
@@ -94,7 +95,8 @@ def roster_tables(context: dg.AssetExecutionContext, settings: RosterSettings):
     """
     district_id = context.partition_key
     district = settings.registry().district(district_id)
-    result = settings.warehouse().publish_district(district_id, school_settings(district))
+    guard = GuardPolicy(district.max_removed_share, district.max_malformed)
+    result = settings.warehouse().publish_district(district_id, school_settings(district), guard)
     for endpoint, applied in result.endpoints.items():
         if applied.batches:
             context.log.info(

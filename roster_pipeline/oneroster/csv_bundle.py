@@ -62,7 +62,15 @@ class CsvBundle:
         # utf-8-sig drops the byte-order mark Excel and several SIS exports put before the header.
         return io.TextIOWrapper(self._open_binary(member), encoding="utf-8-sig", newline="")
 
+    def size(self, stem: str) -> int:
+        """The uncompressed size of ``<stem>.csv`` in bytes (0 when the bundle has no such file)."""
+        member = self._files.get(f"{stem}.csv".lower())
+        return 0 if member is None else self._member_size(member)
+
     def _open_binary(self, member: str) -> io.BufferedIOBase:
+        raise NotImplementedError
+
+    def _member_size(self, member: str) -> int:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -90,6 +98,9 @@ class FolderBundle(CsvBundle):
             raise BundleError(f"bundle {self.name}: {member} points outside the bundle folder")
         return open(path, "rb")
 
+    def _member_size(self, member: str) -> int:
+        return (self.folder / member).stat().st_size
+
 
 class ZipBundle(CsvBundle):
     """A zipped bundle, with the files at the root or inside one top-level folder."""
@@ -109,6 +120,9 @@ class ZipBundle(CsvBundle):
 
     def _open_binary(self, member: str) -> io.BufferedIOBase:
         return self._zip.open(member)  # type: ignore[return-value]
+
+    def _member_size(self, member: str) -> int:
+        return self._zip.getinfo(member).file_size
 
     def close(self) -> None:
         self._zip.close()
@@ -180,9 +194,7 @@ def _zip_files(archive: zipfile.ZipFile) -> dict[str, str]:
     return root
 
 
-def _read_manifest(
-    name: str, files: dict[str, str], open_binary: Callable[[str], io.BufferedIOBase]
-) -> Manifest:
+def _read_manifest(name: str, files: dict[str, str], open_binary: Callable[[str], io.BufferedIOBase]) -> Manifest:
     member = files.get(MANIFEST_NAME)
     if member is None:
         raise BundleError(

@@ -15,6 +15,11 @@ SELECT * EXCLUDE (version_rank) FROM (
 )
 WHERE version_rank = 1;
 
+-- name: count_duplicates
+SELECT count(*) - count(DISTINCT sourced_id)
+FROM read_parquet($files, union_by_name = true, hive_partitioning = false)
+WHERE district_id = $district;
+
 -- name: tombstone_unseen
 UPDATE {table}
 SET status = 'tobedeleted', is_deleted = true, batch_id = $batch_id

@@ -10,6 +10,7 @@ CREATE TABLE IF NOT EXISTS ops.applied_batches (
     records BIGINT NOT NULL,
     active_records BIGINT,
     tombstoned BIGINT,
+    duplicates BIGINT,
     applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (district_id, endpoint, batch_id)
 );
@@ -50,13 +51,25 @@ CREATE TABLE IF NOT EXISTS ops.district_settings (
     district_id VARCHAR PRIMARY KEY,
     default_enabled BOOLEAN NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ops.publishes (
+    district_id VARCHAR NOT NULL,
+    published_at TIMESTAMPTZ NOT NULL,
+    batches BIGINT NOT NULL,
+    students_removed BIGINT,
+    links_removed BIGINT,
+    released BOOLEAN
+);
+
+-- name: record_publish
+INSERT INTO ops.publishes VALUES ($district, now(), $batches, $students_removed, $links_removed, $released);
 
 -- name: last_applied
 SELECT endpoint, max(batch_id) FROM ops.applied_batches WHERE district_id = $district GROUP BY endpoint;
 
 -- name: record_applied
-INSERT INTO ops.applied_batches (district_id, endpoint, batch_id, mode, records, active_records, tombstoned)
-VALUES ($district, $endpoint, $batch_id, $mode, $records, $active, $tombstoned);
+INSERT INTO ops.applied_batches
+    (district_id, endpoint, batch_id, mode, records, active_records, tombstoned, duplicates)
+VALUES ($district, $endpoint, $batch_id, $mode, $records, $active, $tombstoned, $duplicates);
 
 -- name: upsert_watermark
 INSERT OR REPLACE INTO ops.watermarks VALUES ($district, $endpoint, $watermark, $batch_id, $updated_at);

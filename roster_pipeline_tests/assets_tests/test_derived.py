@@ -128,6 +128,8 @@ def synced(tmp_path, monkeypatch):
         district = hand_made_district()
         world.add_rest_district(district, "oauth2")
         world.entries[0]["schools"] = {"sites": [{"sourced_id": "south", "site_id": "SOUTH-MS", "enabled": False}]}
+        # One custody change is 1 of 8 links: above the default 10% guard, but real in a district this small.
+        world.entries[0]["guard"] = {"max_removed_share": 0.5}
         (data_dir / "districts.yaml").write_text(yaml.safe_dump({"districts": world.entries}))
         result = world.sync("hand")
         assert result.success, result.error

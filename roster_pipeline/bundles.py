@@ -1,0 +1,257 @@
+"""The CSV source of a district: a drop folder of OneRoster CSV bundles, applied to the lake in order.
+
+A CSV ``path`` (or the local inbox an SFTP folder is mirrored into) is a drop folder: each bundle in it (a
+``.zip`` or a sub-folder holding ``manifest.csv``) is applied oldest first, exactly once — skipping a delta
+would lose its changes — except that unimported bundles older than the newest bulk bundle are skipped, since
+it supersedes them. A ``path`` that is itself a bundle is imported as it is, again whenever it changes.
+
+Fetch assets are per endpoint, so what has been imported is tracked per (district, endpoint) in the lake's
+state folder; each endpoint lands one batch per bundle ("full" for a bulk file, "delta" for a delta file).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from roster_pipeline.fetch import FetchOutcome, _now_iso, _record
+from roster_pipeline.lake import Lake, SyncRunRecord, _write_atomic
+from roster_pipeline.oneroster.csv_bundle import open_bundle
+from roster_pipeline.oneroster.csv_manifest import MANIFEST_NAME, BundleError, Manifest
+from roster_pipeline.oneroster.csv_reader import CsvFileReader
+from roster_pipeline.oneroster.flatten import flatten_records
+from roster_pipeline.registry import CsvSource, DistrictConfig
+
+BATCH_MODES = {"bulk": "full", "delta": "delta"}
+
+
+@dataclass(frozen=True)
+class BundleRef:
+    """A bundle in a drop folder. Its key (name and modification time) is what the import log remembers,
+    so a bundle re-delivered under the same name with new content is imported again."""
+
+    name: str
+    path: Path
+    mtime: float
+
+    @property
+    def stamp(self) -> str:
+        return datetime.fromtimestamp(self.mtime, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}@{self.stamp}"
+
+
+def is_bundle(path: Path) -> bool:
+    """A ``.zip`` file, or a folder holding ``manifest.csv``."""
+    if path.is_file():
+        return path.suffix.lower() == ".zip"
+    return path.is_dir() and (path / MANIFEST_NAME).is_file()
+
+
+def bundle_mtime(path: Path) -> float:
+    """A zip's modification time; for a folder, its newest file's (a folder's own time moves only with entries)."""
+    if path.is_file():
+        return path.stat().st_mtime
+    return max((p.stat().st_mtime for p in path.iterdir() if p.is_file()), default=path.stat().st_mtime)
+
+
+def find_bundles(folder: Path) -> list[BundleRef]:
+    """The bundles of a drop folder, oldest first (ties by name); a ``folder`` that is a bundle is the only one."""
+    if not folder.exists():
+        raise BundleError(f"CSV drop folder {folder} does not exist (check source.path in the registry)")
+    if is_bundle(folder):
+        return [BundleRef(folder.name, folder, bundle_mtime(folder))]
+    found = [
+        BundleRef(entry.name, entry, bundle_mtime(entry))
+        for entry in folder.iterdir()
+        # Dot-names are partial downloads and other tools' temporary files, never a delivered bundle.
+        if not entry.name.startswith(".") and is_bundle(entry)
+    ]
+    return sorted(found, key=lambda ref: (ref.mtime, ref.name))
+
+
+class ImportLog:
+    """The bundles one endpoint of a district has dealt with: ``<lake state>/bundles/<endpoint>.json``."""
+
+    def __init__(self, lake: Lake, district_id: str, endpoint: str) -> None:
+        self.path = lake.state_dir(district_id) / "bundles" / f"{endpoint}.json"
+        self.entries: list[dict[str, Any]] = orjson.loads(self.path.read_bytes()) if self.path.exists() else []
+
+    def keys(self) -> set[str]:
+        return {entry["key"] for entry in self.entries}
+
+    def add(self, bundle: BundleRef, outcome: str, **details: Any) -> None:
+        self.entries.append({"key": bundle.key, "name": bundle.name, "outcome": outcome, "at": _now_iso(), **details})
+        _write_atomic(self.path, orjson.dumps(self.entries, option=orjson.OPT_INDENT_2))
+
+
+@dataclass(frozen=True)
+class PlannedBundle:
+    bundle: BundleRef
+    manifest: Manifest | None
+    error: BundleError | None = None
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    apply: list[PlannedBundle]
+    skipped: list[tuple[PlannedBundle, str]]
+
+
+def plan_imports(bundles: list[BundleRef], endpoint: str, seen: set[str], *, full: bool = False) -> ImportPlan:
+    """Which bundles to apply for an endpoint, in order, and which to skip as superseded.
+
+    ``full`` re-applies the newest bulk bundle and everything after it, imported or not (a reconciliation).
+    A bundle whose manifest is bad is planned like any other, so applying it fails loudly rather than later
+    bundles silently going ahead without it.
+    """
+    planned = [_planned(ref) for ref in bundles]
+    bulk = [i for i, p in enumerate(planned) if p.manifest is not None and p.manifest.mode(endpoint) == "bulk"]
+    newest_bulk = bulk[-1] if bulk else 0
+    if full:
+        return ImportPlan(apply=planned[newest_bulk:], skipped=[])
+    apply: list[PlannedBundle] = []
+    skipped: list[tuple[PlannedBundle, str]] = []
+    for index, item in enumerate(planned):
+        if item.bundle.key in seen:
+            continue
+        if index < newest_bulk:
+            skipped.append((item, f"superseded by bulk bundle {planned[newest_bulk].bundle.name}"))
+        else:
+            apply.append(item)
+    return ImportPlan(apply, skipped)
+
+
+def _planned(ref: BundleRef) -> PlannedBundle:
+    try:
+        with open_bundle(ref.path) as bundle:
+            return PlannedBundle(ref, bundle.manifest)
+    except BundleError as error:
+        return PlannedBundle(ref, None, error)
+
+
+def drop_folder(district: DistrictConfig, lake: Lake, log: Callable[[str], None]) -> Path:
+    """The district's local drop folder; for SFTP, the inbox ``<data>/inbox/<district>/`` after mirroring."""
+    source = district.source
+    if not isinstance(source, CsvSource):
+        raise TypeError(f"district '{district.id}' has a {source.kind} source, not CSV bundles")
+    if source.path is not None:
+        return Path(source.path).expanduser()
+    assert source.sftp is not None  # the registry requires path or sftp
+    from roster_pipeline.sftp_inbox import mirror_sftp_bundles
+
+    inbox = lake.root.parent / "inbox" / district.id  # the lake lives at <data>/lake
+    mirror_sftp_bundles(district, source.sftp, inbox, log=log)
+    return inbox
+
+
+def fetch_csv_endpoint(
+    district: DistrictConfig,
+    endpoint: str,
+    lake: Lake,
+    *,
+    run_id: str,
+    full: bool = False,
+    log: Callable[[str], None] = lambda message: None,
+) -> FetchOutcome:
+    """Apply the district's new CSV bundles to one endpoint: one lake batch and one run record per bundle.
+
+    Malformed rows are counted and described in the note and the run record; a bundle that cannot be read (bad
+    manifest, unsafe zip, unreadable file) fails the fetch, leaving the bundles before it applied.
+    """
+    outcome = FetchOutcome(district.id, endpoint, True, "none", "no new bundle")
+    if endpoint not in district.endpoints:
+        outcome.offered, outcome.note = False, "not configured for this district (registry or provider profile)"
+        return outcome
+    started, started_at = time.monotonic(), _now_iso()
+    try:
+        folder = drop_folder(district, lake, log)
+        imports = ImportLog(lake, district.id, endpoint)
+        plan = plan_imports(find_bundles(folder), endpoint, imports.keys(), full=full)
+    except Exception as error:
+        _record(lake, outcome, run_id, started_at, "failed", error=str(error))
+        raise
+    notes = []
+    for item, reason in plan.skipped:
+        imports.add(item.bundle, "skipped", reason=reason)
+        notes.append(f"{item.bundle.name} skipped ({reason})")
+    applied: list[str] = []
+    for item in plan.apply:
+        if item.error is not None or item.manifest is None:
+            error = BundleError(f"district '{district.id}', endpoint {endpoint}: {item.error}")
+            _record(lake, outcome, run_id, _now_iso(), "failed", error=str(error))
+            raise error
+        mode = item.manifest.mode(endpoint)
+        if mode == "absent":
+            imports.add(item.bundle, "absent")
+            notes.append(f"{item.bundle.name}: {endpoint} absent")
+            continue
+        note = _land_bundle(district, endpoint, lake, item, mode, outcome, run_id)
+        imports.add(item.bundle, "imported", mode=mode, batch_id=outcome.batch_id)
+        applied.append(f"{item.bundle.name} ({mode})")
+        notes.append(note)
+        log(f"{district.id} {endpoint}: {note}")
+    if applied:
+        outcome.mode = "full" if any(a.endswith("(bulk)") for a in applied) else "delta"
+        outcome.mode_reason = "bundles applied: " + ", ".join(applied)
+    else:
+        _record(lake, outcome, run_id, started_at, "success")
+    outcome.note = "; ".join(notes) or f"no new bundle in {folder}"
+    outcome.duration_s = round(time.monotonic() - started, 3)
+    return outcome
+
+
+def _land_bundle(
+    district: DistrictConfig,
+    endpoint: str,
+    lake: Lake,
+    item: PlannedBundle,
+    mode: str,
+    outcome: FetchOutcome,
+    run_id: str,
+) -> str:
+    """Land one bundle's file of ``endpoint`` as one batch, record the run, and describe it in one line."""
+    started_at, bundle_ref = _now_iso(), item.bundle
+    batch_mode = BATCH_MODES[mode]
+    writer = lake.new_batch(endpoint, district.id)
+    run = SyncRunRecord(run_id, district.id, endpoint, batch_mode, started_at, started_at, "failed")
+    run.extra["bundle"] = bundle_ref.name
+    try:
+        with open_bundle(bundle_ref.path) as bundle:
+            reader = CsvFileReader(bundle, endpoint)
+            for records in reader.batches():
+                writer.append(flatten_records(endpoint, district.id, records))
+                run.pages += 1
+            run.bytes = bundle.size(endpoint)
+    except Exception as error:
+        writer.abort()
+        run.error = f"district '{district.id}', endpoint {endpoint}, bundle {bundle_ref.name}: {error}"
+        run.finished_at = _now_iso()
+        lake.record_run(run)
+        raise BundleError(run.error) from error
+    run.watermark_from = lake.watermark(district.id, endpoint)
+    run.watermark_to = bundle_ref.stamp  # the roster is as of the bundle's delivery
+    batch = writer.commit(batch_mode, run.watermark_from, run.watermark_to)
+    # A crash between this commit and the import log's update re-imports the bundle next time: harmless,
+    # since applying the same records again gives the same state.
+    lake.set_watermark(district.id, endpoint, run.watermark_to, batch.batch_id)
+    run.outcome, run.records, run.batch_id, run.finished_at = "success", batch.records, batch.batch_id, _now_iso()
+    run.extra.update(malformed_rows=reader.malformed, problems=[str(p) for p in reader.problems])
+    lake.record_run(run)
+    outcome.records += batch.records
+    outcome.pages += run.pages
+    outcome.bytes += run.bytes
+    outcome.batch_id, outcome.watermark_to = batch.batch_id, run.watermark_to
+    outcome.watermark_from = outcome.watermark_from or run.watermark_from
+    note = f"{bundle_ref.name}: {mode} {endpoint}.csv, {batch.records} records"
+    if reader.malformed:
+        note += f", {reader.malformed} malformed rows (first: {reader.problems[0]})"
+    return note
