@@ -186,9 +186,9 @@ def fetch_csv_endpoint(
     applied: list[str] = []
     for item in plan.apply:
         if item.error is not None or item.manifest is None:
-            error = BundleError(f"district '{district.id}', endpoint {endpoint}: {item.error}")
-            _record(lake, outcome, run_id, _now_iso(), "failed", error=str(error))
-            raise error
+            rejected = BundleError(f"district '{district.id}', endpoint {endpoint}: {item.error}")
+            _record(lake, outcome, run_id, _now_iso(), "failed", error=str(rejected))
+            raise rejected
         mode = item.manifest.mode(endpoint)
         if mode == "absent":
             imports.add(item.bundle, "absent")

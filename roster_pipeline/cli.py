@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from roster_pipeline.registry import RegistryError, data_dir, load_registry
+from roster_pipeline.registry import DistrictConfig, RegistryError, data_dir, load_registry
 
 DAGSTER_YAML = """\
 # Written by roster-pipeline on first use. Pools limit how many ops of a pool run at once across runs:
@@ -68,7 +68,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _secret_names(district) -> list[str]:  # type: ignore[no-untyped-def]
+def _secret_names(district: DistrictConfig) -> list[str]:
     auth = getattr(district.source, "auth", None)
     return [auth.client_id_env, auth.client_secret_env] if auth else []
 

@@ -1,23 +1,37 @@
-"""All Dagster definitions of roster_pipeline, assembled in one place."""
+"""All Dagster definitions of roster_pipeline, assembled in one place (with the cross-cutting freshness policy)."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import dagster as dg
 
 from roster_pipeline.assets.fetch import fetch_assets
 from roster_pipeline.assets.roster import roster_tables
-from roster_pipeline.partitions import district_partitions
+from roster_pipeline.automation import (
+    district_registry_sensor,
+    district_sync_job,
+    freshness_check_job,
+    freshness_check_schedule,
+    nightly_delta_sync,
+    weekly_full_reconciliation,
+)
+from roster_pipeline.checks import districts_fresh
 from roster_pipeline.resources import RosterSettings
 
-district_sync_job = dg.define_asset_job(
-    "district_sync",
-    selection=dg.AssetSelection.groups("oneroster", "roster", "derived"),
-    partitions_def=district_partitions,
-    description="A district's whole sync: every endpoint, then its roster tables.",
-)
+# Nightly syncs plus two hours of grace. Dagster judges this per asset, not per district, so one fresh district
+# makes an asset look fresh: the `districts_fresh` check names each stale district.
+ROSTER_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=24))
 
 defs = dg.Definitions(
     assets=[*fetch_assets, roster_tables],
-    jobs=[district_sync_job],
+    asset_checks=[districts_fresh],
+    jobs=[district_sync_job, freshness_check_job],
+    schedules=[nightly_delta_sync, weekly_full_reconciliation, freshness_check_schedule],
+    sensors=[district_registry_sensor],
     resources={"settings": RosterSettings()},
+).map_asset_specs(
+    func=lambda spec: (
+        spec.replace_attributes(freshness_policy=ROSTER_FRESHNESS) if spec.group_name in ("roster", "derived") else spec
+    )
 )

@@ -7,6 +7,7 @@ withdrawn enrollment, a departed student), a delta sync, and the published row c
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import duckdb
@@ -87,7 +88,7 @@ def _sandbox_port(registry: Registry, district_ids: list[str]) -> int:
     return ports.pop()
 
 
-def _print_row_counts(database, district_ids: list[str]) -> None:  # type: ignore[no-untyped-def]
+def _print_row_counts(database: Path, district_ids: list[str]) -> None:
     with duckdb.connect(str(database), read_only=True) as con:
         print(f"\nRow counts in {database}")
         print(f"{'table':20}" + "".join(f"{d:>12}" for d in district_ids))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -74,7 +75,7 @@ class DistrictQuarantined(RuntimeError):
         )
 
 
-def _path(lake: Lake, district_id: str, name: str):  # type: ignore[no-untyped-def]
+def _path(lake: Lake, district_id: str, name: str) -> Path:
     return lake.state_dir(district_id) / f"{name}.json"
 
 

@@ -247,7 +247,7 @@ class _DistrictChecker:
         if not isinstance(enabled, bool):
             self.problem("enabled", f"'{enabled}' must be true or false")
         share, malformed = self.guard()
-        if len(self.problems) > before or provider is None or source is None:
+        if len(self.problems) > before or provider is None or source is None or not isinstance(district_id, str):
             return None
         return DistrictConfig(
             id=district_id,
@@ -352,8 +352,8 @@ class _DistrictChecker:
             return None
         return AuthConfig(
             type=kind,
-            client_id_env=names["client_id_env"],
-            client_secret_env=names["client_secret_env"],
+            client_id_env=str(names["client_id_env"]),
+            client_secret_env=str(names["client_secret_env"]),
             token_url=token_url,
             scope=scope,
             client_auth_method=method,

@@ -210,7 +210,7 @@ async def _remote_bundles(sftp: asyncssh.SFTPClient, folder: str) -> list[Remote
         return [await _remote_folder(sftp, posixpath.basename(folder.rstrip("/")) or "bundle", folder)]
     found = []
     for entry in await sftp.readdir(folder):
-        name, attrs = entry.filename, entry.attrs
+        name, attrs = str(entry.filename), entry.attrs
         if name.startswith("."):
             continue
         path = posixpath.join(folder, name)

@@ -20,6 +20,7 @@ class SyncResult:
     run_id: str
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     tables: dict[str, int] = field(default_factory=dict)
+    checks: dict[str, bool] = field(default_factory=dict)
     error: str | None = None
 
 
@@ -57,7 +58,12 @@ def sync_district(
         if path[0] == "oneroster":
             result.endpoints[path[1]] = values
         else:
-            result.tables[path[1]] = int(values.get("rows", 0))
+            rows = values.get("rows", 0)
+            result.tables[path[1]] = rows if isinstance(rows, int) else 0
+    for event in outcome.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.asset_check_evaluation_data
+            result.checks[evaluation.check_name] = evaluation.passed
     if not outcome.success:
         failures = [e for e in outcome.all_events if e.is_step_failure]
         result.error = "; ".join(_failure_message(e) for e in failures) or "run failed"
@@ -86,5 +92,11 @@ def print_summary(result: SyncResult) -> None:
         print(f"\n{'table':18} {'rows':>9}")
         for table, rows in result.tables.items():
             print(f"{table:18} {rows:>9}")
+    failed = [name for name, passed in result.checks.items() if not passed]
+    if result.checks:
+        print(
+            f"\nchecks: {len(result.checks) - len(failed)} passed"
+            + (f", failed: {', '.join(failed)}" if failed else "")
+        )
     if result.error:
         print(f"\nerror: {result.error}")

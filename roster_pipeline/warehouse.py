@@ -338,7 +338,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(statement)
 
 
-def _duckdb_type(dtype: pl.DataType) -> str:
+def _duckdb_type(dtype: Any) -> str:  # a polars DataType instance or class
     if isinstance(dtype, pl.List):
         return f"{_duckdb_type(dtype.inner)}[]"
     if isinstance(dtype, pl.Struct):

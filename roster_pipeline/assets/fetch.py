@@ -2,16 +2,13 @@
 
 import dagster as dg
 
+from roster_pipeline.assets.keys import fetch_asset_key
 from roster_pipeline.fetch import fetch_endpoint
 from roster_pipeline.oneroster import ENDPOINTS_V1P1, EndpointSpec
 from roster_pipeline.partitions import district_partitions
 from roster_pipeline.resources import RosterSettings
 
 FULL_SYNC_TAG = "roster/full_sync"
-
-
-def fetch_asset_key(endpoint: str) -> dg.AssetKey:
-    return dg.AssetKey(["oneroster", endpoint])
 
 
 def build_fetch_asset(spec: EndpointSpec) -> dg.AssetsDefinition:
@@ -46,7 +43,7 @@ def build_fetch_asset(spec: EndpointSpec) -> dg.AssetsDefinition:
             f"{district.id} {spec.name}: {outcome.mode} ({outcome.mode_reason}), {outcome.records} records, "
             f"{outcome.pages} pages" + (f" — {outcome.note}" if outcome.note else "")
         )
-        metadata = {
+        metadata: dict[str, dg.RawMetadataValue] = {
             "offered": outcome.offered,
             "mode": outcome.mode,
             "mode_reason": outcome.mode_reason,

@@ -2,9 +2,10 @@
 
 import dagster as dg
 
-from roster_pipeline.assets.fetch import fetch_asset_key
+from roster_pipeline.assets.keys import fetch_asset_key, roster_asset_key
+from roster_pipeline.checks import DATA_CHECK_SPECS, evaluate_data_checks
 from roster_pipeline.partitions import district_partitions
-from roster_pipeline.quarantine import GuardPolicy
+from roster_pipeline.quarantine import DistrictQuarantined, GuardPolicy, GuardReport
 from roster_pipeline.registry import DistrictConfig
 from roster_pipeline.resources import RosterSettings
 from roster_pipeline.warehouse import DERIVED_TABLES, ROSTER_TABLES, SchoolSettings
@@ -51,10 +52,6 @@ DERIVED_DESCRIPTIONS = {
 }
 
 
-def roster_asset_key(table: str) -> dg.AssetKey:
-    return dg.AssetKey(["roster", table])
-
-
 def school_settings(district: DistrictConfig) -> SchoolSettings:
     """The registry's `schools` section in the form the warehouse stores."""
     sites = tuple((s.sourced_id, s.site_id, s.enabled) for s in district.schools)
@@ -86,7 +83,23 @@ ROSTER_SPECS = [
 ]
 
 
-@dg.multi_asset(specs=ROSTER_SPECS, pool=ROSTER_POOL, can_subset=False, name="roster_tables")
+GUARD_CHECK = dg.AssetCheckSpec(
+    "mass_deletion_guard",
+    asset=roster_asset_key("students"),
+    blocking=True,
+    description="Blocks a publish that would remove more than the district's share (default 10%) of its active "
+    "students or guardian links, or that carries too many malformed records; the district is quarantined until "
+    "`roster-pipeline release DISTRICT`.",
+)
+
+
+@dg.multi_asset(
+    specs=ROSTER_SPECS,
+    check_specs=[GUARD_CHECK, *DATA_CHECK_SPECS],
+    pool=ROSTER_POOL,
+    can_subset=False,
+    name="roster_tables",
+)
 def roster_tables(context: dg.AssetExecutionContext, settings: RosterSettings):
     """Apply the district's landed batches to the DuckDB state in one transaction and publish roster.duckdb.
 
@@ -96,13 +109,18 @@ def roster_tables(context: dg.AssetExecutionContext, settings: RosterSettings):
     district_id = context.partition_key
     district = settings.registry().district(district_id)
     guard = GuardPolicy(district.max_removed_share, district.max_malformed)
-    result = settings.warehouse().publish_district(district_id, school_settings(district), guard)
+    try:
+        result = settings.warehouse().publish_district(district_id, school_settings(district), guard)
+    except DistrictQuarantined as quarantined:
+        yield guard_result(quarantined.report, district_id)
+        raise dg.Failure(description=str(quarantined), metadata=quarantined.report.metadata()) from None
     for endpoint, applied in result.endpoints.items():
         if applied.batches:
             context.log.info(
                 f"{district_id} {endpoint}: applied {applied.batches} batch(es), {applied.records} records, "
                 f"{applied.tombstoned} tombstoned"
             )
+    yield guard_result(result.guard, district_id)
     for table in (*ROSTER_TABLES, *DERIVED_TABLES):
         yield dg.MaterializeResult(
             asset_key=roster_asset_key(table),
@@ -112,3 +130,15 @@ def roster_tables(context: dg.AssetExecutionContext, settings: RosterSettings):
                 "dagster/row_count": result.row_counts.get(table, 0),
             },
         )
+    yield from evaluate_data_checks(str(settings.warehouse().published_path), district_id)
+
+
+def guard_result(report: GuardReport, district_id: str) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=GUARD_CHECK.asset_key,
+        check_name=GUARD_CHECK.name,
+        passed=not report.tripped,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="; ".join(report.reasons) or f"district '{district_id}': within limits",
+        metadata={"district": district_id, **report.metadata()},
+    )

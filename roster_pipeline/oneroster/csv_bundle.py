@@ -17,7 +17,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TextIO
+from typing import IO, TextIO
 
 from roster_pipeline.oneroster.csv_manifest import (
     MANIFEST_NAME,
@@ -67,7 +67,7 @@ class CsvBundle:
         member = self._files.get(f"{stem}.csv".lower())
         return 0 if member is None else self._member_size(member)
 
-    def _open_binary(self, member: str) -> io.BufferedIOBase:
+    def _open_binary(self, member: str) -> IO[bytes]:
         raise NotImplementedError
 
     def _member_size(self, member: str) -> int:
@@ -91,7 +91,7 @@ class FolderBundle(CsvBundle):
         files = {p.name.lower(): p.name for p in self.folder.iterdir() if p.is_file()}
         super().__init__(folder.name, _read_manifest(folder.name, files, self._open_binary), files)
 
-    def _open_binary(self, member: str) -> io.BufferedIOBase:
+    def _open_binary(self, member: str) -> IO[bytes]:
         path = (self.folder / member).resolve()
         # A symlinked users.csv pointing elsewhere on the host is not part of the delivered bundle.
         if not path.is_relative_to(self.folder):
@@ -118,8 +118,8 @@ class ZipBundle(CsvBundle):
             self._zip.close()
             raise
 
-    def _open_binary(self, member: str) -> io.BufferedIOBase:
-        return self._zip.open(member)  # type: ignore[return-value]
+    def _open_binary(self, member: str) -> IO[bytes]:
+        return self._zip.open(member)
 
     def _member_size(self, member: str) -> int:
         return self._zip.getinfo(member).file_size
@@ -194,7 +194,7 @@ def _zip_files(archive: zipfile.ZipFile) -> dict[str, str]:
     return root
 
 
-def _read_manifest(name: str, files: dict[str, str], open_binary: Callable[[str], io.BufferedIOBase]) -> Manifest:
+def _read_manifest(name: str, files: dict[str, str], open_binary: Callable[[str], IO[bytes]]) -> Manifest:
     member = files.get(MANIFEST_NAME)
     if member is None:
         raise BundleError(

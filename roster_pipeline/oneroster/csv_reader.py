@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import sys
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,7 +148,9 @@ class CsvFileReader:
                 children[parent].append(guid_ref(child, PARENT_TYPES[self.endpoint]))
         return children
 
-    def _side_file(self, stem: str, build: Any) -> dict[str, list[dict[str, Any]]]:
+    def _side_file(
+        self, stem: str, build: Callable[[dict[str, str]], dict[str, Any]]
+    ) -> dict[str, list[dict[str, Any]]]:
         """A 1.2 side file (roles, userProfiles) grouped by userSourcedId; inactive rows are left out."""
         grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
         if self.bundle.manifest.mode(stem) == "absent" or not self.bundle.has(stem):

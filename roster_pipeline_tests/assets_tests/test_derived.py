@@ -145,7 +145,8 @@ def test_links_count_either_side_and_name_which_side_declared_them(synced):
     world, _ = synced
     links = rows(
         world,
-        "SELECT student_sourced_id, guardian_sourced_id, relationship, source FROM guardian_student_links ORDER BY 1, 2",
+        "SELECT student_sourced_id, guardian_sourced_id, relationship, source "
+        "FROM guardian_student_links ORDER BY 1, 2",
     )
     assert links == [
         ("s1", "g1", "parent", "both"),
@@ -170,9 +171,7 @@ def test_dangling_and_tombstoned_links_are_excluded_with_a_reason(synced):
 
 def test_student_contacts_leave_out_students_whose_only_school_is_disabled(synced):
     world, _ = synced
-    contacts = rows(
-        world, "SELECT student_sourced_id, guardian_sourced_id, phone FROM student_contacts ORDER BY 1, 2"
-    )
+    contacts = rows(world, "SELECT student_sourced_id, guardian_sourced_id, phone FROM student_contacts ORDER BY 1, 2")
     # s3 and s5 are only in the disabled south school; s4 is in north too, so stays.
     assert contacts == [
         ("s1", "g1", "555-g1"),

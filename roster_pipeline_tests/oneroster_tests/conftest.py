@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -10,9 +11,25 @@ import pytest
 
 from roster_pipeline.oneroster import OAuth1HmacSha256, OAuth2ClientCredentials, OneRosterClient, RetryPolicy
 from roster_pipeline.sandbox.generator import DistrictSpec, SyntheticDistrict, generate_district
-from roster_pipeline.sandbox.server import DistrictAuth, SandboxServer
+from roster_pipeline.sandbox.server import DistrictAuth, RequestRecord, SandboxServer
 
 SECRET = "Zq9-secret-value-7"
+
+
+def settled_log(server: SandboxServer, district_id: str) -> list[RequestRecord]:
+    """The server's request log once it stops growing.
+
+    The sandbox appends a request to its log just after writing the response, so the client can hold the
+    last response a moment before its entry appears; read until two reads agree.
+    """
+    log = server.request_log(district_id)
+    for _ in range(40):
+        time.sleep(0.02)
+        again = server.request_log(district_id)
+        if len(again) == len(log):
+            return again
+        log = again
+    return log
 
 
 @dataclass
@@ -39,6 +56,9 @@ class Sandbox:
             offered=offered,
         )
         return district
+
+    def request_log(self, district_id: str) -> list[RequestRecord]:
+        return settled_log(self.server, district_id)
 
     def client(
         self,

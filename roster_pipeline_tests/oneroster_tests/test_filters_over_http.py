@@ -61,7 +61,7 @@ def test_link_pages_of_a_filtered_query_are_signed_as_the_server_wrote_them(sand
     with sandbox.client("filters-oauth1-links", kind="oauth1", page_size=1) as client:
         pages = list(client.iter_pages("users", filter=Filter.eq("familyName", "Smith & Sons = 1")))
     assert [record["sourcedId"] for page in pages for record in page.records] == ["linked-0", "linked-1", "linked-2"]
-    followed = [r for r in sandbox.server.request_log("filters-oauth1-links") if r.path.endswith("/users")]
+    followed = [r for r in sandbox.request_log("filters-oauth1-links") if r.path.endswith("/users")]
     assert [r.status for r in followed] == [200, 200, 200]
     assert all(r.query["filter"] == "familyName='Smith & Sons = 1'" for r in followed)
     # The contract's wire form: the whole filter percent-encoded, a space as %20.

@@ -37,7 +37,7 @@ def test_page_offsets_step_by_what_a_capping_server_returned(sandbox):
     assert [page.offset for page in pages] == list(range(0, len(district.records("users")), 7))
     assert all(len(page.records) == 7 for page in pages[:-1])
     # Later pages ask for exactly the served size, so a cap that lifts mid-sync cannot overlap pages.
-    limits = [r.query["limit"] for r in sandbox.server.request_log("paging-cap-offsets") if r.path.endswith("/users")]
+    limits = [r.query["limit"] for r in sandbox.request_log("paging-cap-offsets") if r.path.endswith("/users")]
     assert limits[0] == "20" and set(limits[1:]) == {"7"}
 
 
@@ -104,4 +104,4 @@ def test_an_endpoint_that_fits_on_one_page_costs_one_request(sandbox, header_mod
     with sandbox.client(district_id, page_size=100) as client:
         orgs = client.fetch_all("orgs")
     assert len(orgs) == district.size("orgs") < 100
-    assert len([r for r in sandbox.server.request_log(district_id) if r.path.endswith("/orgs")]) == 1
+    assert len([r for r in sandbox.request_log(district_id) if r.path.endswith("/orgs")]) == 1

@@ -6,11 +6,11 @@ from roster_pipeline.oneroster import EndpointNotOffered, OneRosterError, RetryP
 
 
 def api_requests(sandbox, district_id, endpoint="users"):
-    return [r for r in sandbox.server.request_log(district_id) if r.path.endswith(f"/{endpoint}")]
+    return [r for r in sandbox.request_log(district_id) if r.path.endswith(f"/{endpoint}")]
 
 
 def token_requests(sandbox, district_id):
-    return [r for r in sandbox.server.request_log(district_id) if r.path.endswith("/oauth/token")]
+    return [r for r in sandbox.request_log(district_id) if r.path.endswith("/oauth/token")]
 
 
 @pytest.fixture(scope="module")

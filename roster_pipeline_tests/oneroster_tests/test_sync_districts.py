@@ -6,7 +6,7 @@ from roster_pipeline.oneroster import ENDPOINTS_V1P1, OAuth2ClientCredentials, O
 from roster_pipeline.sandbox.generator import DistrictSpec, generate_district
 from roster_pipeline.sandbox.server import DistrictAuth, SandboxServer
 
-from .conftest import SECRET
+from .conftest import SECRET, settled_log
 
 
 def ids(records):
@@ -63,7 +63,7 @@ def test_a_401_that_survives_token_renewal_fails_after_exactly_one_renewal():
         client = OneRosterClient(server.base_url("dead-tokens"), auth, label="district 'dead-tokens'")
         with client, pytest.raises(OneRosterError) as caught:
             client.fetch_all("orgs")
-        log = server.request_log("dead-tokens")
+        log = settled_log(server, "dead-tokens")
     assert str(caught.value).startswith(
         "district 'dead-tokens', endpoint orgs, page offset=0: HTTP 401 after token refresh"
     )

@@ -1,0 +1,145 @@
+"""Asset checks on the roster: integrity, duplicates, school coverage, and per-district freshness.
+
+The data checks run in the roster multi-asset's step right after a district is published, so each result
+belongs to that district's run (Dagster's partitioned asset checks are still a preview feature). They read the
+published ``roster.duckdb`` read-only and report a count and sample sourcedIds.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import duckdb
+
+from roster_pipeline.assets.keys import roster_asset_key
+from roster_pipeline.registry import DistrictConfig, Registry
+from roster_pipeline.resources import RosterSettings
+from roster_pipeline.warehouse import load_sql
+
+CHECKS_SQL = load_sql("checks")
+# Past a district's own schedule interval, how late a publish may be before the district counts as stale.
+FRESHNESS_GRACE = timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class DataCheck:
+    name: str
+    table: str
+    description: str
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
+
+
+DATA_CHECKS = (
+    DataCheck("unique_sourced_ids", "users", "No endpoint of the latest publish returned a sourcedId twice."),
+    DataCheck(
+        "enrollments_reference_users_and_classes",
+        "enrollments",
+        "Every active enrollment points to an active user and class of its district.",
+    ),
+    DataCheck(
+        "classes_reference_schools_courses_and_terms",
+        "classes",
+        "Every active class points to an active school, course (where courses are offered) and terms.",
+    ),
+    DataCheck("user_orgs_reference_orgs", "user_orgs", "Every user's orgs exist and are active."),
+    DataCheck("agents_reference_users", "user_agents", "Every agent reference points to an active user."),
+    DataCheck(
+        "guardian_links_resolve",
+        "guardian_student_links",
+        "Declared guardian links whose student or guardian is missing, inactive or of the wrong role.",
+        dg.AssetCheckSeverity.WARN,
+    ),
+    DataCheck(
+        "students_in_an_enabled_school",
+        "students",
+        "Every active student belongs to at least one enabled school.",
+    ),
+    DataCheck(
+        "guardians_with_students",
+        "guardians",
+        "Every active guardian is linked to at least one active student.",
+        dg.AssetCheckSeverity.WARN,
+    ),
+)
+
+
+def run_data_check(database: str, check: DataCheck, district_id: str) -> dg.AssetCheckResult:
+    """Evaluate one data check for a district against a roster database file."""
+    with duckdb.connect(database, read_only=True) as con:
+        row = con.execute(CHECKS_SQL[check.name], {"district": district_id}).fetchone()
+    problems = int(row[0]) if row and row[0] is not None else 0
+    samples = [str(s) for s in (row[1] or [])] if row else []
+    return dg.AssetCheckResult(
+        asset_key=roster_asset_key(check.table),
+        check_name=check.name,
+        passed=problems == 0,
+        severity=check.severity,
+        description=f"district '{district_id}': {problems} problem(s)" if problems else None,
+        metadata={"district": district_id, "problems": problems, "sample_ids": ", ".join(samples) or "none"},
+    )
+
+
+DATA_CHECK_SPECS = [
+    dg.AssetCheckSpec(check.name, asset=roster_asset_key(check.table), description=check.description)
+    for check in DATA_CHECKS
+]
+
+
+def evaluate_data_checks(database: str, district_id: str) -> list[dg.AssetCheckResult]:
+    """Every data check for one district (the roster multi-asset yields them right after publishing)."""
+    return [run_data_check(database, check, district_id) for check in DATA_CHECKS]
+
+
+def allowed_age(district: DistrictConfig, timezone: str, now: datetime) -> timedelta:
+    """The longest gap between two runs of the district's schedule, plus grace (26 h for a nightly schedule)."""
+    from dagster._utils.schedules import cron_string_iterator
+
+    fires = cron_string_iterator(now.timestamp(), district.schedule, timezone)
+    first, second, third = next(fires), next(fires), next(fires)
+    return max(second - first, third - second) + FRESHNESS_GRACE
+
+
+def stale_districts(registry: Registry, database: str, now: datetime | None = None) -> list[dict]:
+    """Enabled districts whose last publish is older than their schedule allows (or that never published)."""
+    now = now or datetime.now(UTC)
+    last: dict[str, datetime] = {}
+    try:
+        with duckdb.connect(database, read_only=True) as con:
+            last = dict(con.execute("SELECT district_id, max(published_at) FROM ops.publishes GROUP BY ALL").fetchall())
+    except duckdb.Error:
+        pass  # no roster published yet: every district is stale
+    stale = []
+    for district in registry.enabled:
+        limit = allowed_age(district, registry.timezone, now)
+        published = last.get(district.id)
+        age = now - published if published else None
+        if age is None or age > limit:
+            stale.append(
+                {
+                    "district": district.id,
+                    "last_published": published.isoformat() if published else "never",
+                    "age_hours": round(age.total_seconds() / 3600, 1) if age else None,
+                    "allowed_hours": round(limit.total_seconds() / 3600, 1),
+                }
+            )
+    return stale
+
+
+@dg.asset_check(
+    asset=roster_asset_key("students"),
+    name="districts_fresh",
+    description="Every enabled district published within its schedule's interval plus 2 h (26 h when nightly). "
+    "Dagster's freshness policy judges the asset as a whole; this names each stale district.",
+)
+def districts_fresh(settings: RosterSettings) -> dg.AssetCheckResult:
+    stale = stale_districts(settings.registry(), str(settings.data_path / "roster.duckdb"))
+    names = ", ".join(s["district"] for s in stale)
+    return dg.AssetCheckResult(
+        passed=not stale,
+        description=f"stale districts: {names}" if stale else "every enabled district is fresh",
+        metadata={
+            "stale_count": len(stale),
+            "stale_districts": names or "none",
+            "details": dg.MetadataValue.json(stale),
+        },
+    )
