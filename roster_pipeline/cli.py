@@ -55,6 +55,28 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from roster_pipeline.status import district_status, print_status
+
+    rows = district_status()
+    print_status(rows)
+    return 1 if any(row.stale or row.quarantine for row in rows if row.enabled) else 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from roster_pipeline.lake import Lake
+    from roster_pipeline.quarantine import quarantine_state, request_release
+
+    registry = load_registry()
+    registry.district(args.district)
+    lake = Lake(data_dir() / "lake")
+    state = quarantine_state(lake, args.district)
+    request_release(lake, args.district)
+    reasons = "; ".join(state["reasons"]) if state else "not quarantined now"
+    print(f"district '{args.district}': the next sync may publish past the mass-deletion guard ({reasons})")
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     registry = load_registry()
     missing = []
@@ -85,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("sandbox", help="serve the demo districts from the OneRoster sandbox")
     sandbox.add_argument("--port", type=int, default=8765)
     sandbox.set_defaults(handler=cmd_sandbox)
+    status = commands.add_parser("status", help="last publish, staleness and quarantine of every district")
+    status.set_defaults(handler=cmd_status)
+    release = commands.add_parser("release", help="let the next sync of a quarantined district publish")
+    release.add_argument("district")
+    release.set_defaults(handler=cmd_release)
     validate = commands.add_parser("validate", help="validate the district registry")
     validate.set_defaults(handler=cmd_validate)
     return parser

@@ -1,0 +1,65 @@
+"""`roster-pipeline status`: every district's last publish, staleness and quarantine, from files alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from roster_pipeline.checks import allowed_age
+from roster_pipeline.lake import Lake
+from roster_pipeline.quarantine import quarantine_state
+from roster_pipeline.registry import Registry, data_dir, load_registry
+
+
+@dataclass
+class DistrictStatus:
+    district_id: str
+    enabled: bool
+    last_published: datetime | None
+    allowed_hours: float
+    stale: bool
+    quarantine: str | None
+
+
+def district_status(registry: Registry | None = None, folder: Path | None = None) -> list[DistrictStatus]:
+    """One row per registered district; reads the published roster read-only and the lake's state files."""
+    registry = registry or load_registry()
+    folder = folder or data_dir()
+    database = str(folder / "roster.duckdb")
+    lake = Lake(folder / "lake")
+    now = datetime.now(UTC)
+    last: dict[str, datetime] = {}
+    try:
+        with duckdb.connect(database, read_only=True) as con:
+            last = dict(con.execute("SELECT district_id, max(published_at) FROM ops.publishes GROUP BY ALL").fetchall())
+    except duckdb.Error:
+        pass  # nothing published yet
+    rows = []
+    for district in registry.districts:
+        limit = allowed_age(district, registry.timezone, now)
+        published = last.get(district.id)
+        state = quarantine_state(lake, district.id)
+        rows.append(
+            DistrictStatus(
+                district_id=district.id,
+                enabled=district.enabled,
+                last_published=published,
+                allowed_hours=round(limit.total_seconds() / 3600, 1),
+                stale=district.enabled and (published is None or now - published > limit),
+                quarantine="; ".join(state["reasons"]) if state else None,
+            )
+        )
+    return rows
+
+
+def print_status(rows: list[DistrictStatus]) -> None:
+    print(f"{'district':24} {'enabled':8} {'last published (UTC)':22} {'allowed':>8}  state")
+    for row in rows:
+        published = row.last_published.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if row.last_published else "never"
+        state = "QUARANTINED: " + row.quarantine if row.quarantine else ("STALE" if row.stale else "ok")
+        if not row.enabled:
+            state = "disabled"
+        print(f"{row.district_id:24} {str(row.enabled):8} {published:22} {row.allowed_hours:>7}h  {state}")
