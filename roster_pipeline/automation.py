@@ -31,7 +31,6 @@ TICK = timedelta(minutes=15)
 district_sync_job = dg.define_asset_job(
     "district_sync",
     selection=dg.AssetSelection.groups("oneroster", "roster", "derived"),
-    partitions_def=district_partitions,
     description="A district's whole sync: every endpoint, then its roster and derived tables, with their checks.",
 )
 

@@ -23,15 +23,16 @@ from roster_pipeline.resources import RosterSettings
 # makes an asset look fresh: the `districts_fresh` check names each stale district.
 ROSTER_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=24))
 
+
+def with_roster_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
+    return spec.replace_attributes(freshness_policy=ROSTER_FRESHNESS)
+
+
 defs = dg.Definitions(
-    assets=[*fetch_assets, roster_tables],
+    assets=[*fetch_assets, *dg.map_asset_specs(with_roster_freshness, [roster_tables])],
     asset_checks=[districts_fresh],
     jobs=[district_sync_job, freshness_check_job],
     schedules=[nightly_delta_sync, weekly_full_reconciliation, freshness_check_schedule],
     sensors=[district_registry_sensor],
     resources={"settings": RosterSettings()},
-).map_asset_specs(
-    func=lambda spec: (
-        spec.replace_attributes(freshness_policy=ROSTER_FRESHNESS) if spec.group_name in ("roster", "derived") else spec
-    )
 )

@@ -62,4 +62,4 @@ def print_status(rows: list[DistrictStatus]) -> None:
         state = "QUARANTINED: " + row.quarantine if row.quarantine else ("STALE" if row.stale else "ok")
         if not row.enabled:
             state = "disabled"
-        print(f"{row.district_id:24} {str(row.enabled):8} {published:22} {row.allowed_hours:>7}h  {state}")
+        print(f"{row.district_id:24} {row.enabled!s:8} {published:22} {row.allowed_hours:>7}h  {state}")

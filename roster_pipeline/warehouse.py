@@ -135,6 +135,7 @@ class PublishResult:
     runs_imported: int = 0
     malformed: int = 0
     guard: GuardReport = field(default_factory=GuardReport)
+    released: bool = False
 
     @property
     def batches(self) -> int:
@@ -162,7 +163,7 @@ class RosterWarehouse:
         if release_requested(self.lake, district_id):
             guard = replace(guard, released=True)
         with self._publish_lock(), self._work_connection() as con:
-            result = PublishResult(district_id)
+            result = PublishResult(district_id, released=guard.released)
             con.execute("BEGIN TRANSACTION")
             try:
                 self._run(con, GUARD_SQL["snapshot"], district_id)

@@ -112,7 +112,7 @@ def roster_tables(context: dg.AssetExecutionContext, settings: RosterSettings):
     try:
         result = settings.warehouse().publish_district(district_id, school_settings(district), guard)
     except DistrictQuarantined as quarantined:
-        yield guard_result(quarantined.report, district_id)
+        yield guard_result(quarantined.report, district_id, released=False)
         raise dg.Failure(description=str(quarantined), metadata=quarantined.report.metadata()) from None
     for endpoint, applied in result.endpoints.items():
         if applied.batches:
@@ -120,7 +120,7 @@ def roster_tables(context: dg.AssetExecutionContext, settings: RosterSettings):
                 f"{district_id} {endpoint}: applied {applied.batches} batch(es), {applied.records} records, "
                 f"{applied.tombstoned} tombstoned"
             )
-    yield guard_result(result.guard, district_id)
+    yield guard_result(result.guard, district_id, released=result.released)
     for table in (*ROSTER_TABLES, *DERIVED_TABLES):
         yield dg.MaterializeResult(
             asset_key=roster_asset_key(table),
@@ -133,12 +133,16 @@ def roster_tables(context: dg.AssetExecutionContext, settings: RosterSettings):
     yield from evaluate_data_checks(str(settings.warehouse().published_path), district_id)
 
 
-def guard_result(report: GuardReport, district_id: str) -> dg.AssetCheckResult:
+def guard_result(report: GuardReport, district_id: str, *, released: bool) -> dg.AssetCheckResult:
+    """The guard's verdict; a tripped guard that an engineer released passes, saying so."""
+    description = "; ".join(report.reasons) or f"district '{district_id}': within limits"
+    if released and report.tripped:
+        description = f"released by an engineer: {description}"
     return dg.AssetCheckResult(
         asset_key=GUARD_CHECK.asset_key,
         check_name=GUARD_CHECK.name,
-        passed=not report.tripped,
+        passed=released or not report.tripped,
         severity=dg.AssetCheckSeverity.ERROR,
-        description="; ".join(report.reasons) or f"district '{district_id}': within limits",
-        metadata={"district": district_id, **report.metadata()},
+        description=description,
+        metadata={"district": district_id, "released": released, **report.metadata()},
     )

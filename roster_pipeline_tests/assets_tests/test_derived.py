@@ -11,46 +11,12 @@ import duckdb
 import pytest
 import yaml
 
-from roster_pipeline.sandbox.generator import DistrictSpec, SyntheticDistrict
+from roster_pipeline.sandbox.generator import SyntheticDistrict
 from roster_pipeline.sandbox.server import SandboxServer
 from roster_pipeline_tests.assets_tests.pipeline_fixtures import PipelineWorld
+from roster_pipeline_tests.hand_records import district_of, enrollment, org, ref, school_class, session, user
 
 QUERIES = Path(__file__).resolve().parents[2] / "queries"
-STAMP = "2024-08-01T00:00:00.000Z"
-
-
-def ref(kind: str, sourced_id: str) -> dict:
-    return {"href": f"/{kind}s/{sourced_id}", "sourcedId": sourced_id, "type": kind}
-
-
-def user(sourced_id: str, role: str, orgs: list[str], agents: list[str], status: str = "active") -> dict:
-    return {
-        "sourcedId": sourced_id,
-        "status": status,
-        "dateLastModified": STAMP,
-        "enabledUser": "true",
-        "role": role,
-        "username": sourced_id,
-        "givenName": sourced_id.upper(),
-        "familyName": "Family",
-        "email": f"{sourced_id}@example.org",
-        "phone": f"555-{sourced_id}",
-        "sms": f"555-{sourced_id}",
-        "orgs": [ref("org", o) for o in orgs],
-        "agents": [ref("user", a) for a in agents],
-    }
-
-
-def org(sourced_id: str, kind: str, parent: str | None = None) -> dict:
-    return {
-        "sourcedId": sourced_id,
-        "status": "active",
-        "dateLastModified": STAMP,
-        "name": f"{sourced_id} name",
-        "type": kind,
-        "identifier": sourced_id.upper(),
-        "parent": ref("org", parent) if parent else None,
-    }
 
 
 def hand_made_district() -> SyntheticDistrict:
@@ -81,42 +47,14 @@ def hand_made_district() -> SyntheticDistrict:
         user("s9", "student", ["north"], []),
         user("t1", "teacher", ["south"], []),
     ]
-    classes = [
-        {
-            "sourcedId": "c-south",
-            "status": "active",
-            "dateLastModified": STAMP,
-            "title": "Art",
-            "school": ref("org", "south"),
-            "course": ref("course", "art"),
-            "terms": [ref("academicSession", "y1")],
-        }
-    ]
-    enrollments = [
-        {
-            "sourcedId": "e1",
-            "status": "active",
-            "dateLastModified": STAMP,
-            "user": ref("user", "s4"),
-            "class": ref("class", "c-south"),
-            "school": ref("org", "south"),
-            "role": "student",
-            "primary": "false",
-        }
-    ]
-    session = {"sourcedId": "y1", "status": "active", "dateLastModified": STAMP, "title": "2024", "type": "schoolYear"}
-    collections = {
-        "orgs": {
-            o["sourcedId"]: o for o in (org("d", "district"), org("north", "school", "d"), org("south", "school", "d"))
-        },
-        "academicSessions": {"y1": session},
-        "users": {u["sourcedId"]: u for u in users},
-        "courses": {},
-        "classes": {c["sourcedId"]: c for c in classes},
-        "enrollments": {e["sourcedId"]: e for e in enrollments},
-        "demographics": {},
-    }
-    return SyntheticDistrict(DistrictSpec("hand"), collections)
+    return district_of(
+        "hand",
+        orgs=[org("d", "district"), org("north", "school", "d"), org("south", "school", "d")],
+        academicSessions=[session("y1")],
+        users=users,
+        classes=[{**school_class("c-south", "south"), "title": "Art"}],
+        enrollments=[enrollment("e1", "s4", "c-south", "south")],
+    )
 
 
 @pytest.fixture
