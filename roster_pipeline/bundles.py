@@ -239,7 +239,9 @@ def _land_bundle(
         raise BundleError(run.error) from error
     run.watermark_from = lake.watermark(district.id, endpoint)
     run.watermark_to = bundle_ref.stamp  # the roster is as of the bundle's delivery
-    batch = writer.commit(batch_mode, run.watermark_from, run.watermark_to)
+    batch = writer.commit(
+        batch_mode, run.watermark_from, run.watermark_to, malformed=reader.malformed, bundle=bundle_ref.name
+    )
     # A crash between this commit and the import log's update re-imports the bundle next time: harmless,
     # since applying the same records again gives the same state.
     lake.set_watermark(district.id, endpoint, run.watermark_to, batch.batch_id)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import polars as pl
 
 from roster_pipeline.lake import Batch, Lake
@@ -379,5 +380,11 @@ def _run_params(key: str, run: dict[str, Any]) -> dict[str, Any]:
         "error",
     ]
     params = {name: run.get(name) for name in names}
-    params.update(record_key=key, district=run["district_id"], endpoint=run["endpoint"])
+    details = run.get("extra") or None  # e.g. a CSV bundle's name, malformed row count and first problems
+    params.update(
+        record_key=key,
+        district=run["district_id"],
+        endpoint=run["endpoint"],
+        details=orjson.dumps(details).decode() if details else None,
+    )
     return params

@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS ops.sync_runs (
     watermark_from VARCHAR,
     watermark_to VARCHAR,
     batch_id VARCHAR,
-    error VARCHAR
+    error VARCHAR,
+    details JSON
 );
 CREATE TABLE IF NOT EXISTS ops.school_settings (
     district_id VARCHAR NOT NULL,
@@ -80,5 +81,5 @@ SELECT record_key FROM ops.sync_runs WHERE district_id = $district;
 -- name: insert_run
 INSERT INTO ops.sync_runs VALUES (
     $record_key, $run_id, $district, $endpoint, $mode, $started_at, $finished_at, $outcome, $records,
-    $pages, $bytes, $tombstones, $watermark_from, $watermark_to, $batch_id, $error
+    $pages, $bytes, $tombstones, $watermark_from, $watermark_to, $batch_id, $error, $details
 );
