@@ -218,3 +218,22 @@ def test_dagster_definitions_validate():
         timeout=180,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_no_secret_or_token_reaches_logs_metadata_or_written_files(world):
+    district = small("oak")
+    world.add_rest_district(district, "oauth2")
+    world.add_rest_district(small("elm", seed=5), "oauth1")
+    assert world.sync("oak").success
+    assert world.sync("elm").success
+    world.server.faults("oak").fail_endpoint("users", status=401, after_offset=0)
+    assert not world.sync("oak").success
+    secrets = ["oak-secret", "elm-secret"]
+    for run in world.instance.get_runs():  # every event: logs, materialization metadata, failures
+        logs = "\n".join(str(entry) for entry in world.instance.all_logs(run.run_id))
+        assert logs and not any(s in logs for s in secrets)
+        assert "Bearer " not in logs
+    for path in world.data_dir.rglob("*"):
+        if path.is_file() and path.suffix != ".yaml":  # districts.yaml names env vars only
+            content = path.read_bytes()
+            assert not any(s.encode() in content for s in secrets), path
