@@ -1,0 +1,133 @@
+"""Whole-pipeline benchmark: what does landing and publishing cost on top of fetching?
+
+Serves one synthetic district from the sandbox on 127.0.0.1 and measures, side by side in one run:
+
+  generate      building the synthetic district (the sandbox's own cost, for scale tests)
+  fetch only    OneRosterClient paging every endpoint, records discarded (the peer: the download floor
+                of the pipeline, see bench/paging.py for the client against raw httpx)
+  full sync     roster_pipeline.sync.sync_district: every fetch asset (flatten → Parquet) and the DuckDB
+                publish, in-process against a temporary Dagster instance
+  delta sync    the same after editing 1% of users: only changed records travel
+
+Prints a table (ratios against "fetch only") and writes it to bench/results/sync.md.
+
+    .venv/bin/python bench/sync.py [--users N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+import yaml
+
+from roster_pipeline.oneroster import ENDPOINTS_V1P1, OAuth2ClientCredentials, OneRosterClient
+from roster_pipeline.resources import RosterSettings
+from roster_pipeline.sandbox.generator import DistrictSpec, generate_district
+from roster_pipeline.sandbox.server import DistrictAuth, SandboxServer
+from roster_pipeline.sync import sync_district
+
+RESULTS = Path(__file__).parent / "results" / "sync.md"
+DISTRICT = "bench"
+SECRET = "bench-secret"
+
+
+def timed(action):  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    value = action()
+    return value, time.perf_counter() - started
+
+
+def fetch_only(server: SandboxServer) -> int:
+    auth = OAuth2ClientCredentials(server.token_url(DISTRICT), "bench-id", SECRET)
+    records = 0
+    with OneRosterClient(server.base_url(DISTRICT), auth, page_size=1000, max_concurrency=4) as client:
+        for spec in ENDPOINTS_V1P1:
+            for page in client.iter_pages(spec):
+                records += len(page.records)
+    return records
+
+
+def write_registry(folder: Path, server: SandboxServer) -> RosterSettings:
+    entry = {
+        "id": DISTRICT,
+        "provider": "generic",
+        "source": {
+            "kind": "rest",
+            "base_url": server.base_url(DISTRICT),
+            "page_size": 1000,
+            "auth": {
+                "type": "oauth2",
+                "token_url": server.token_url(DISTRICT),
+                "client_id_env": "BENCH_ID",
+                "client_secret_env": "BENCH_SECRET",
+            },
+        },
+        # The benchmark edits 1% of users; keep the guard out of the measurement.
+        "guard": {"max_removed_share": 1.0},
+    }
+    (folder / "districts.yaml").write_text(yaml.safe_dump({"districts": [entry]}))
+    os.environ.update(BENCH_ID="bench-id", BENCH_SECRET=SECRET)
+    return RosterSettings(data_dir=str(folder), districts_file=str(folder / "districts.yaml"))
+
+
+def edit_users(district, share: float) -> int:  # type: ignore[no-untyped-def]
+    users = district.records("users")
+    step = max(1, int(1 / share))
+    edited = 0
+    for record in users[::step]:
+        district.upsert("users", {**record, "givenName": record.get("givenName", "") + "-edited"})
+        edited += 1
+    return edited
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=50_000)
+    args = parser.parse_args()
+
+    district, generate_s = timed(lambda: generate_district(DistrictSpec.for_users(DISTRICT, args.users, seed=1)))
+    total_records = sum(district.size(name) for name in district.counts())
+    rows = []
+    with SandboxServer() as server, tempfile.TemporaryDirectory() as tmp, dg.instance_for_test() as instance:
+        server.add_district(district, auth=DistrictAuth("oauth2", "bench-id", SECRET))
+        settings = write_registry(Path(tmp), server)
+        fetched, fetch_s = timed(lambda: fetch_only(server))
+        full, full_s = timed(lambda: sync_district(DISTRICT, instance=instance, settings=settings, log_level="ERROR"))
+        assert full.success, full.error
+        edited = edit_users(district, 0.01)
+        delta, delta_s = timed(lambda: sync_district(DISTRICT, instance=instance, settings=settings, log_level="ERROR"))
+        assert delta.success, delta.error
+        database_mb = (Path(tmp) / "roster.duckdb").stat().st_size / 1e6
+        delta_records = sum(int(v.get("records", 0)) for v in delta.endpoints.values())
+    rows = [
+        ("generate district", total_records, generate_s),
+        ("fetch only (client, 4 concurrent)", fetched, fetch_s),
+        ("full sync (fetch + Parquet + DuckDB publish)", total_records, full_s),
+        (f"delta sync after editing {edited} users", delta_records, delta_s),
+    ]
+    header = (
+        f"# Sync benchmark\n\n{args.users:,} users requested; {total_records:,} records in all endpoints; "
+        f"published roster.duckdb {database_mb:.1f} MB.\nPython {platform.python_version()}, "
+        f"{os.cpu_count()} cores, {platform.machine()}.\n\n"
+        "| step | records | seconds | records/s | ratio vs fetch only |\n| --- | ---: | ---: | ---: | ---: |\n"
+    )
+    lines = [
+        f"| {name} | {records:,} | {seconds:.2f} | {records / seconds:,.0f} | {seconds / fetch_s:.2f} |"
+        for name, records, seconds in rows
+    ]
+    table = header + "\n".join(lines) + "\n"
+    print(table)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(table, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
