@@ -1,4 +1,5 @@
-"""The `roster-pipeline` command: sync a district, run the demo, serve the sandbox, validate the registry."""
+"""The `roster-pipeline` command: sync a district, run the demo, serve the sandbox, validate the registry,
+probe a district's connection."""
 
 from __future__ import annotations
 
@@ -6,30 +7,9 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
+from roster_pipeline.instance import ensure_dagster_home
 from roster_pipeline.registry import DistrictConfig, RegistryError, data_dir, load_registry
-
-DAGSTER_YAML = """\
-# Written by roster-pipeline on first use. Pools limit how many ops of a pool run at once across runs:
-# the roster DuckDB writers share the `roster_duckdb` pool, and DuckDB allows a single writing process.
-concurrency:
-  pools:
-    default_limit: 1
-telemetry:
-  enabled: false
-"""
-
-
-def ensure_dagster_home() -> Path:
-    """DAGSTER_HOME, defaulting to `<data>/dagster_home`, created with a dagster.yaml if missing."""
-    home = Path(os.environ.get("DAGSTER_HOME") or data_dir() / "dagster_home").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML, encoding="utf-8")
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -77,6 +57,31 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from roster_pipeline.capabilities import format_report, probe_district, store_capabilities
+    from roster_pipeline.lake import Lake
+    from roster_pipeline.registry import MissingSecretError
+
+    try:
+        district = load_registry().district(args.district)
+    except KeyError as error:
+        print(error.args[0], file=sys.stderr)
+        return 2
+    if district.source.kind != "rest":
+        print(f"district '{district.id}' has a {district.source.kind} source: there is no API connection to probe")
+        return 2
+    try:
+        report = probe_district(district)
+    except MissingSecretError as error:
+        print(error, file=sys.stderr)
+        return 2
+    print(format_report(report))
+    if not args.no_store:
+        path = store_capabilities(Lake(data_dir() / "lake"), report)
+        print(f"\nstored {path} (fetches now use it: full syncs where the filter is broken, skip what is not offered)")
+    return 0 if report.usable else 1
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     registry = load_registry()
     missing = []
@@ -112,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     release = commands.add_parser("release", help="let the next sync of a quarantined district publish")
     release.add_argument("district")
     release.set_defaults(handler=cmd_release)
+    check = commands.add_parser("check", help="probe a REST district's connection and store what works")
+    check.add_argument("district", help="district id from the registry")
+    check.add_argument("--no-store", action="store_true", help="print the report without storing it")
+    check.set_defaults(handler=cmd_check)
     validate = commands.add_parser("validate", help="validate the district registry")
     validate.set_defaults(handler=cmd_validate)
     return parser

@@ -10,12 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from roster_pipeline.capabilities import CapabilityReport, load_capabilities
 from roster_pipeline.lake import Lake, SyncRunRecord
 from roster_pipeline.oneroster import EndpointNotOffered, Filter, OneRosterClient, endpoint_spec
 from roster_pipeline.oneroster.flatten import flatten_records
 from roster_pipeline.oneroster.normalize import parse_datetime
 from roster_pipeline.registry import DistrictConfig
-from roster_pipeline.sources import rest_client_for
+from roster_pipeline.sources import rest_client_for, rest_source_of
 
 # Records modified while the previous sync was paging can carry a dateLastModified just before its start as
 # the server saw it; re-reading a short window is cheap because merges are idempotent.
@@ -48,12 +49,25 @@ class FetchOutcome:
     note: str | None = None
 
 
-def choose_mode(district: DistrictConfig, endpoint: str, lake: Lake, *, full_requested: bool) -> ModeChoice:
-    """Delta once a watermark exists; full on first sync, on request, or where the filter cannot be trusted."""
+def choose_mode(
+    district: DistrictConfig,
+    endpoint: str,
+    lake: Lake,
+    *,
+    full_requested: bool,
+    capabilities: CapabilityReport | None = None,
+) -> ModeChoice:
+    """Delta once a watermark exists; full on first sync, on request, or where the filter cannot be trusted
+    (the provider profile says so, or the last ``roster-pipeline check`` found it broken)."""
     if full_requested:
         return ModeChoice("full", "full sync requested")
     if not district.provider.delta_filter_works:
         return ModeChoice("full", f"provider {district.provider.key}: dateLastModified filter does not work")
+    probed = capabilities.endpoint(endpoint) if capabilities else None
+    if capabilities is not None and probed is not None and probed.filter_works is False:
+        return ModeChoice(
+            "full", f"capability check of {capabilities.probed_at}: dateLastModified filter does not work on {endpoint}"
+        )
     if not endpoint_spec(endpoint).supports_delta_filter:
         return ModeChoice("full", f"endpoint {endpoint} does not support the dateLastModified filter")
     watermark = lake.watermark(district.id, endpoint)
@@ -87,11 +101,18 @@ def fetch_endpoint(
         from roster_pipeline.bundles import fetch_csv_endpoint
 
         return fetch_csv_endpoint(district, endpoint, lake, run_id=run_id, full=full, log=log)
-    choice = choose_mode(district, endpoint, lake, full_requested=full)
+    version = rest_source_of(district).version
+    capabilities = load_capabilities(lake, district.id)
+    choice = choose_mode(district, endpoint, lake, full_requested=full, capabilities=capabilities)
     outcome = FetchOutcome(district.id, endpoint, True, choice.mode, choice.reason)
     outcome.watermark_from = choice.watermark_from
     if endpoint not in district.endpoints:
         outcome.offered, outcome.note = False, "not configured for this district (registry or provider profile)"
+        return outcome
+    probed = capabilities.endpoint(endpoint) if capabilities else None
+    if capabilities is not None and probed is not None and probed.offered is False:
+        outcome.offered = False
+        outcome.note = f"not offered by the provider (capability check of {capabilities.probed_at}); skipped"
         return outcome
     started = time.monotonic()
     started_at = _now_iso()
@@ -99,8 +120,9 @@ def fetch_endpoint(
     try:
         with client_factory(district) as client:
             filter_ = delta_filter(choice.watermark_from) if choice.watermark_from else None
-            for page in client.iter_pages(endpoint_spec(endpoint), filter=filter_):
-                writer.append(flatten_records(endpoint, district.id, page.records))
+            ignored = district.provider.ignored(endpoint)
+            for page in client.iter_pages(endpoint_spec(endpoint, version), filter=filter_):
+                writer.append(flatten_records(endpoint, district.id, page.records, ignored))
                 outcome.pages += 1
                 outcome.bytes += page.raw_bytes
                 if outcome.pages % 20 == 0:

@@ -178,19 +178,23 @@ class Lake:
 
     def set_watermark(self, district_id: str, endpoint: str, watermark: str, batch_id: str) -> None:
         state = {"watermark": watermark, "batch_id": batch_id, "updated_at": _now_iso()}
-        _write_atomic(self.state_dir(district_id) / f"{endpoint}.json", orjson.dumps(state))
+        _write_atomic(self._watermark_dir(district_id) / f"{endpoint}.json", orjson.dumps(state))
 
     def clear_watermark(self, district_id: str, endpoint: str) -> None:
-        (self.state_dir(district_id) / f"{endpoint}.json").unlink(missing_ok=True)
+        (self._watermark_dir(district_id) / f"{endpoint}.json").unlink(missing_ok=True)
 
     def watermarks(self, district_id: str) -> dict[str, dict[str, Any]]:
-        folder = self.state_dir(district_id)
+        folder = self._watermark_dir(district_id)
         if not folder.exists():
             return {}
         return {p.stem: orjson.loads(p.read_bytes()) for p in sorted(folder.glob("*.json"))}
 
+    def _watermark_dir(self, district_id: str) -> Path:
+        # Its own folder: the state folder also holds capability reports, quarantine and bundle logs.
+        return self.state_dir(district_id) / "watermarks"
+
     def _read_state(self, district_id: str, endpoint: str) -> dict[str, Any] | None:
-        path = self.state_dir(district_id) / f"{endpoint}.json"
+        path = self._watermark_dir(district_id) / f"{endpoint}.json"
         return orjson.loads(path.read_bytes()) if path.exists() else None
 
     def record_run(self, run: SyncRunRecord) -> None:

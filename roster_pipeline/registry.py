@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from roster_pipeline.oneroster.providers import PROVIDERS, ProviderProfile
+from roster_pipeline.oneroster.endpoints import BASE_PATHS, VERSION_KEYS
+from roster_pipeline.oneroster.providers import API, PROVIDERS, ProviderProfile
 
 DEFAULT_SCHEDULE = "0 2 * * *"
 DEFAULT_TIMEZONE = "UTC"
@@ -34,7 +35,7 @@ KNOWN_ENDPOINTS = (
     "courses",
     "demographics",
 )
-REST_BASE_PATHS = {"1.1": "/ims/oneroster/v1p1", "1.2": "/ims/oneroster/rostering/v1p2"}
+REST_BASE_PATHS = {version: BASE_PATHS[key] for version, key in VERSION_KEYS.items()}
 
 
 class RegistryError(ValueError):
@@ -197,6 +198,11 @@ def parse_registry(document: Any, source: str = "<registry>") -> Registry:
     return Registry(tuple(districts), timezone=timezone, source=source, settings=settings)
 
 
+def _about(provider: ProviderProfile | None) -> str:
+    """The provider's notes, appended to a validation problem they help explain."""
+    return f" — {provider.display_name} notes: {provider.notes}" if provider and provider.notes else ""
+
+
 def _is_timezone(name: str) -> bool:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -290,6 +296,13 @@ class _DistrictChecker:
             self.problem("source", "missing: a mapping with kind: rest or kind: csv")
             return None
         kind = source.get("kind")
+        if kind == "rest" and provider is not None and API not in provider.connection_types:
+            self.problem(
+                "source.kind",
+                f"provider '{provider.key}' ({provider.display_name}) offers no OneRoster API; use kind: csv with "
+                f"a path or sftp drop{_about(provider)}",
+            )
+            return None
         if kind == "rest":
             return self.rest_source(source, provider)
         if kind == "csv":
@@ -305,10 +318,11 @@ class _DistrictChecker:
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             self.problem("source.base_url", f"'{base_url}' must be an http(s) URL")
         elif version in REST_BASE_PATHS and not base_url.rstrip("/").endswith(REST_BASE_PATHS[version]):
+            hint = f"; {provider.display_name} URLs look like {provider.base_url_hint}" if provider else ""
             self.problem(
                 "source.base_url",
                 f"'{base_url}' must end in {REST_BASE_PATHS[version]} for OneRoster {version} "
-                f"(SIS consoles often show the host only; append the path)",
+                f"(SIS consoles often show the host only; append the path{hint}){_about(provider)}",
             )
         page_size = source.get("page_size", provider.page_size_cap if provider else 1000)
         if not isinstance(page_size, int) or isinstance(page_size, bool) or page_size < 1:
@@ -324,7 +338,7 @@ class _DistrictChecker:
         if not isinstance(auth, dict):
             self.problem("source.auth", "missing: a mapping with type, client_id_env, client_secret_env")
             return None
-        kind = auth.get("type")
+        kind = auth.get("type", provider.auth_type if provider else None)
         if kind not in AUTH_TYPES:
             self.problem("source.auth.type", f"'{kind}' is not allowed (allowed: oauth2, oauth1)")
         elif kind == "oauth1" and version == "1.2":
@@ -348,6 +362,11 @@ class _DistrictChecker:
         if method not in CLIENT_AUTH_METHODS:
             self.problem("source.auth.client_auth_method", f"'{method}' is not allowed ({CLIENT_AUTH_METHODS})")
         scope = auth.get("scope", provider.default_scope if provider else None)
+        if kind == "oauth2" and provider is not None and provider.scope_required and not scope:
+            self.problem(
+                "source.auth.scope",
+                f"provider '{provider.key}' refuses token requests without a scope; set scope{_about(provider)}",
+            )
         if kind not in AUTH_TYPES or not all(isinstance(v, str) for v in names.values()):
             return None
         return AuthConfig(
@@ -385,14 +404,20 @@ class _DistrictChecker:
     def endpoints(self, provider: ProviderProfile | None) -> tuple[str, ...]:
         requested = self.entry.get("endpoints")
         if requested is None:
-            offered = provider.endpoints if provider and provider.endpoints else KNOWN_ENDPOINTS
-            return tuple(e for e in KNOWN_ENDPOINTS if e in offered)
+            return tuple(e for e in KNOWN_ENDPOINTS if provider is None or provider.offers(e))
         if not isinstance(requested, list):
             self.problem("endpoints", "must be a list of endpoint names")
             return ()
         unknown = [e for e in requested if e not in KNOWN_ENDPOINTS]
         if unknown:
             self.problem("endpoints", f"unknown {unknown} (allowed: {', '.join(KNOWN_ENDPOINTS)})")
+        not_offered = [e for e in requested if e in KNOWN_ENDPOINTS and provider is not None and not provider.offers(e)]
+        if not_offered and provider is not None:
+            offered = ", ".join(e for e in KNOWN_ENDPOINTS if provider.offers(e))
+            self.problem(
+                "endpoints",
+                f"provider '{provider.key}' does not offer {not_offered} (it offers {offered}){_about(provider)}",
+            )
         return tuple(e for e in KNOWN_ENDPOINTS if e in requested)
 
     def schools(self) -> tuple[tuple[SchoolSetting, ...], bool]:

@@ -4,14 +4,32 @@ provider profile. The only place where registry settings meet the OneRoster libr
 from __future__ import annotations
 
 from roster_pipeline.oneroster import OAuth1HmacSha256, OAuth2ClientCredentials, OneRosterClient
+from roster_pipeline.oneroster.endpoints import scopes_for, version_key
 from roster_pipeline.registry import DistrictConfig, RestSource
+
+
+def rest_source_of(district: DistrictConfig) -> RestSource:
+    """The district's REST source; TypeError for a CSV district."""
+    source = district.source
+    if not isinstance(source, RestSource):
+        raise TypeError(f"district '{district.id}' has a {source.kind} source, not a REST API")
+    return source
+
+
+def token_scope(district: DistrictConfig) -> str | None:
+    """The scope a district's token request names: the registry's (or its provider's default) when set; for
+    OneRoster 1.2 otherwise the narrowest scopes its endpoints need; for 1.1 none (the server's default)."""
+    source = rest_source_of(district)
+    if source.auth.scope:
+        return source.auth.scope
+    if source.version == "1.2":
+        return scopes_for(district.endpoints, source.version)
+    return None
 
 
 def rest_client_for(district: DistrictConfig, *, timeout: float = 30.0) -> OneRosterClient:
     """A client for a REST district; raises MissingSecretError naming an unset credential variable."""
-    source = district.source
-    if not isinstance(source, RestSource):
-        raise TypeError(f"district '{district.id}' has a {source.kind} source, not a REST API")
+    source = rest_source_of(district)
     auth_config = source.auth
     client_id = district.secret(auth_config.client_id_env)
     client_secret = district.secret(auth_config.client_secret_env)
@@ -22,7 +40,7 @@ def rest_client_for(district: DistrictConfig, *, timeout: float = 30.0) -> OneRo
             auth_config.token_url,
             client_id,
             client_secret,
-            scope=auth_config.scope,
+            scope=token_scope(district),
             client_auth_method=auth_config.client_auth_method,
         )
     else:
@@ -34,4 +52,5 @@ def rest_client_for(district: DistrictConfig, *, timeout: float = 30.0) -> OneRo
         max_concurrency=district.provider.max_concurrency,
         timeout=timeout,
         label=f"district '{district.id}'",
+        version=version_key(source.version),
     )

@@ -327,11 +327,16 @@ class RosterWarehouse:
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the state tables (typed from the lake schema), link tables, ops schema and views if missing."""
     for endpoint, table in STATE_TABLES.items():
-        columns = ", ".join(f'"{name}" {_duckdb_type(dtype)}' for name, dtype in lake_schema(endpoint).items())
+        schema = {name: _duckdb_type(dtype) for name, dtype in lake_schema(endpoint).items()}
+        columns = ", ".join(f'"{name}" {kind}' for name, kind in schema.items())
         con.execute(
             f"CREATE TABLE IF NOT EXISTS {table} ({columns}, is_deleted BOOLEAN NOT NULL, batch_id VARCHAR, "
             f"PRIMARY KEY (district_id, sourced_id))"
         )
+        # A database built by an older version gains the columns the lake schema has grown since (e.g. the
+        # OneRoster 1.2 user fields); existing rows read NULL there until their next batch.
+        for name, kind in schema.items():
+            con.execute(f'ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "{name}" {kind}')
     for table, columns in LINK_TABLES_DDL.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
     for statement in _statements(OPS_SQL["schema"]):

@@ -5,13 +5,14 @@ Usable without Dagster: a script can page through a district with ``OneRosterCli
 
 from .auth import OAuth1HmacSha256, OAuth2ClientCredentials
 from .client import OneRosterClient, Page, RetryPolicy
-from .endpoints import ENDPOINTS_V1P1, EndpointSpec, endpoint_spec
+from .endpoints import ENDPOINTS_V1P1, ENDPOINTS_V1P2, EndpointSpec, endpoint_spec, scopes_for
 from .errors import EndpointNotOffered, OneRosterError
 from .filters import Filter
 from .normalize import normalize_record, parse_datetime
 
 __all__ = [
     "ENDPOINTS_V1P1",
+    "ENDPOINTS_V1P2",
     "EndpointNotOffered",
     "EndpointSpec",
     "Filter",
@@ -24,4 +25,5 @@ __all__ = [
     "endpoint_spec",
     "normalize_record",
     "parse_datetime",
+    "scopes_for",
 ]

@@ -154,6 +154,23 @@ class OAuth2ClientCredentials(httpx.Auth):
             self._token = self._parse_token_response(response)
             return self._token
 
+    def request_token(self, http: httpx.Client) -> dict[str, object]:
+        """Fetch a fresh token through ``http`` and cache it; return the grant without the token itself.
+
+        For probing a connection (``roster-pipeline check``): the returned ``scope`` is what the server
+        granted (``None`` when it does not say) and ``expires_in`` the lifetime it announced.
+        """
+        request = self._token_request(http.build_request("POST", self.token_url))
+        response = http.send(request, auth=None)
+        response.read()
+        with self._lock:
+            self._token = self._parse_token_response(response)
+        try:
+            payload = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            payload = {}
+        return {"scope": payload.get("scope"), "expires_in": payload.get("expires_in")}
+
     def _token_request(self, api_request: httpx.Request) -> httpx.Request:
         body = prepare_token_request("client_credentials", scope=self.scope)
         headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}

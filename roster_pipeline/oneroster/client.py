@@ -33,7 +33,7 @@ from urllib.parse import quote, urlencode
 import httpx
 import orjson
 
-from .endpoints import EndpointSpec, endpoint_spec
+from .endpoints import EndpointSpec, endpoint_spec, version_key
 from .errors import AuthenticationFailed, EndpointNotOffered, OneRosterError
 from .filters import Filter
 from .normalize import normalize_record, parse_status_info
@@ -111,7 +111,8 @@ class Page:
     """One page of an endpoint: normalised records and where they came from.
 
     ``number`` counts pages from 0 in the order they are yielded; ``total`` is the server's
-    ``X-Total-Count`` if it sent one; ``raw_bytes`` the size of the response body.
+    ``X-Total-Count`` if it sent one; ``raw_bytes`` the size of the response body; ``link_header`` whether
+    the response carried an RFC 8288 ``Link`` header.
     """
 
     endpoint: str
@@ -120,6 +121,7 @@ class Page:
     number: int
     total: int | None
     raw_bytes: int
+    link_header: bool = False
 
 
 @dataclass
@@ -135,8 +137,9 @@ class OneRosterClient:
     """Reads OneRoster collections from one provider.
 
     ``page_size`` and ``max_concurrency`` are lowered to the ``provider`` profile's caps when one is
-    given. ``label`` (e.g. ``"district 'demo-oak'"``) starts every error message. Use as a context
-    manager, or call ``close()``.
+    given. ``label`` (e.g. ``"district 'demo-oak'"``) starts every error message. ``version``
+    (``"v1p1"``/``"v1p2"``) picks the endpoint table when an endpoint is named by a string. Use as a
+    context manager, or call ``close()``.
     """
 
     def __init__(
@@ -150,6 +153,7 @@ class OneRosterClient:
         label: str = "OneRoster",
         *,
         provider: ProviderProfile | None = None,
+        version: str = "v1p1",
     ) -> None:
         if provider is not None:
             page_size = min(page_size, provider.page_size_cap)
@@ -162,6 +166,7 @@ class OneRosterClient:
         self.max_concurrency = max_concurrency
         self.retry = retry or RetryPolicy()
         self.label = label
+        self.version = version_key(version)
         self._timeout = httpx.Timeout(timeout)
         self._http = httpx.Client(
             auth=auth,
@@ -202,13 +207,13 @@ class OneRosterClient:
         other failure that retries did not cure.
         """
         if isinstance(spec, str):
-            spec = endpoint_spec(spec)
+            spec = endpoint_spec(spec, self.version)
         filter_text = None if filter is None else str(filter)
         limit = self.page_size
         first = self._get(spec, self._page_url(spec, 0, limit, filter_text), 0)
         served, total, next_url, has_links = len(first.records), first.total, first.next_url, first.has_links
         first_id = first.records[0].get("sourcedId") if served else None
-        page = Page(spec.name, first.records, 0, 0, first.total, first.raw_bytes)
+        page = self._page(spec, first, 0, 0)
         del first  # this frame outlives the page: hold no records the consumer has let go of
         yield page
         del page
@@ -225,6 +230,36 @@ class OneRosterClient:
     def fetch_all(self, spec: EndpointSpec | str, filter: Filter | str | None = None) -> list[dict[str, Any]]:
         """All records of ``spec`` as one list (convenient for small endpoints; prefer ``iter_pages``)."""
         return [record for page in self.iter_pages(spec, filter) for record in page.records]
+
+    def get_page(
+        self, spec: EndpointSpec | str, offset: int = 0, limit: int | None = None, filter: Filter | str | None = None
+    ) -> Page:
+        """One page exactly as asked for (``limit`` defaults to the page size), with the usual retries.
+
+        Used to probe a provider (see ``roster_pipeline.capabilities``); raises like ``iter_pages``.
+        """
+        if isinstance(spec, str):
+            spec = endpoint_spec(spec, self.version)
+        filter_text = None if filter is None else str(filter)
+        url = self._page_url(spec, offset, limit or self.page_size, filter_text)
+        return self._page(spec, self._get(spec, url, offset), offset, 0)
+
+    def request_token(self) -> dict[str, Any] | None:
+        """Ask the token endpoint for a fresh token now; ``None`` for signed (OAuth 1) requests.
+
+        Returns what the grant says (``scope``, ``expires_in``), never the token. Raises ``OneRosterError``
+        when the token endpoint refuses.
+        """
+        request_token = getattr(self.auth, "request_token", None)
+        if not callable(request_token):
+            return None
+        try:
+            grant: dict[str, Any] = request_token(self._http)
+        except AuthenticationFailed as exc:
+            raise OneRosterError(self._redact(exc.detail), label=self.label, status=exc.status) from None
+        except RETRYABLE_ERRORS as exc:
+            raise OneRosterError(f"token request failed: {type(exc).__name__}: {exc}", label=self.label) from exc
+        return grant
 
     # --- paging strategies -------------------------------------------------------------------------
 
@@ -312,7 +347,7 @@ class OneRosterClient:
 
     @staticmethod
     def _page(spec: EndpointSpec, response: _Response, offset: int, number: int) -> Page:
-        return Page(spec.name, response.records, offset, number, response.total, response.raw_bytes)
+        return Page(spec.name, response.records, offset, number, response.total, response.raw_bytes, response.has_links)
 
     # --- one request -------------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 Providers disagree on small things: ``"inactive"`` versus ``"tobedeleted"``, booleans as JSON
 booleans or as the strings 1.1 prescribes, timestamps with or without fractional seconds or with an
 offset instead of ``Z``, and error bodies with or without the ``statusInfoSet`` wrapper. Everything
-downstream sees one shape.
+downstream sees one shape, in either specification version: a OneRoster 1.2 user's ``roles[]`` also give it
+the 1.1 ``role`` and ``orgs`` (see ``normalize_user_roles``).
 """
 
 from __future__ import annotations
@@ -92,7 +93,38 @@ def normalize_record(endpoint: str, record: dict[str, Any]) -> dict[str, Any]:
     for field in BOOLEAN_FIELDS.get(endpoint, ()):
         if field in record:
             record[field] = parse_bool(record[field])
+    if endpoint == "users" and isinstance(record.get("roles"), list):
+        normalize_user_roles(record)
     return record
+
+
+def normalize_user_roles(record: dict[str, Any]) -> dict[str, Any]:
+    """Give a OneRoster 1.2 user the 1.1 ``role`` and ``orgs`` its ``roles[]`` imply; return it.
+
+    1.2 replaced ``role`` and ``orgs`` with ``roles``: ``[{roleType: primary|secondary, role, org, ...}]``.
+    ``role`` becomes the primary role (the first role when none is marked primary), so students, teachers
+    and guardians land in the same roster tables as from 1.1; ``orgs`` becomes every role's org, in order,
+    after any ``orgs`` the provider also sent. Fields the provider already set are kept.
+    """
+    roles = [role for role in record["roles"] if isinstance(role, Mapping)]
+    if not roles:
+        return record
+    if not record.get("role"):
+        primary = next((r for r in roles if str(r.get("roleType", "")).lower() == "primary"), roles[0])
+        record["role"] = primary.get("role")
+    orgs = list(record.get("orgs") or [])
+    seen = {_ref_id(org) for org in orgs}
+    for role in roles:
+        org = role.get("org")
+        if org is not None and _ref_id(org) not in seen:
+            seen.add(_ref_id(org))
+            orgs.append(org)
+    record["orgs"] = orgs
+    return record
+
+
+def _ref_id(ref: Any) -> Any:
+    return ref.get("sourcedId") if isinstance(ref, Mapping) else ref
 
 
 @dataclass(frozen=True)

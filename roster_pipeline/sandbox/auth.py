@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qsl, quote, unquote
 
+DEFAULT_SCOPE = "https://purl.imsglobal.org/spec/or/v1p1/scope/roster-core.readonly"
+
 
 class AuthError(Exception):
     """A request the server refuses with 401; the message becomes the imsx_description."""
@@ -24,12 +26,17 @@ class AuthError(Exception):
 
 @dataclass(frozen=True)
 class DistrictAuth:
-    """Credentials a district accepts: `kind` "oauth2" (token endpoint + bearer) or "oauth1" (signed)."""
+    """Credentials a district accepts: `kind` "oauth2" (token endpoint + bearer) or "oauth1" (signed).
+
+    `scope` lists the scopes a client may be granted (all of them when it asks for none); `require_scope`
+    makes the token endpoint refuse a request that names no scope, as some providers do.
+    """
 
     kind: Literal["oauth2", "oauth1"]
     client_id: str
     client_secret: str
-    scope: str = "https://purl.imsglobal.org/spec/or/v1p1/scope/roster-core.readonly"
+    scope: str = DEFAULT_SCOPE
+    require_scope: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("oauth2", "oauth1"):
@@ -61,17 +68,21 @@ class TokenStore:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._tokens: dict[str, tuple[str, float, int]] = {}  # token -> (district, expires_at, epoch)
+        # token -> (district, expires_at, epoch, granted scopes)
+        self._tokens: dict[str, tuple[str, float, int, frozenset[str]]] = {}
 
-    def issue(self, district_id: str, lifetime_s: float, epoch: int) -> str:
+    def issue(self, district_id: str, lifetime_s: float, epoch: int, scopes: frozenset[str] = frozenset()) -> str:
         """A new opaque token for `district_id`, valid for `lifetime_s` while the district's epoch holds."""
         token = secrets.token_urlsafe(32)
         with self._lock:
-            self._tokens[token] = (district_id, time.monotonic() + lifetime_s, epoch)
+            self._tokens[token] = (district_id, time.monotonic() + lifetime_s, epoch, scopes)
         return token
 
-    def check(self, district_id: str, header: str, epoch: int) -> None:
-        """Raise AuthError unless `header` carries a live bearer token issued for this district and epoch."""
+    def check(self, district_id: str, header: str, epoch: int) -> frozenset[str]:
+        """The scopes granted to the live bearer token in `header`, issued for this district and epoch.
+
+        Raises AuthError for a missing, unknown, foreign or expired token.
+        """
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthError("missing bearer token: send 'Authorization: Bearer <access_token>'")
@@ -81,6 +92,7 @@ class TokenStore:
             raise AuthError("unknown access token")
         if time.monotonic() >= issued[1] or issued[2] != epoch:
             raise AuthError("access token expired")
+        return issued[3]
 
 
 def percent_encode(value: str) -> str:

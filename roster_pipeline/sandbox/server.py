@@ -1,7 +1,8 @@
-"""A OneRoster 1.1 REST server over real HTTP on 127.0.0.1, hosting many synthetic districts.
+"""A OneRoster 1.1 and 1.2 REST server over real HTTP on 127.0.0.1, hosting many synthetic districts.
 
-Each district lives under `/<district_id>/ims/oneroster/v1p1/<collection>[/<sourcedId>]`, with its OAuth 2.0
-token endpoint at `/<district_id>/oauth/token`. The HTTP stack is the standard library's threading server
+Each district lives under `/<district_id>/ims/oneroster/v1p1/<collection>[/<sourcedId>]` (or, served as 1.2,
+`/<district_id>/ims/oneroster/rostering/v1p2/...`; see v1p2.py), with its OAuth 2.0 token endpoint at
+`/<district_id>/oauth/token`. The HTTP stack is the standard library's threading server
 speaking HTTP/1.1 with keep-alive: it adds no dependency, each request runs on a plain thread so a fault can
 sleep or close the socket exactly when asked (an ASGI server would answer a dropped connection itself), and
 at OneRoster page sizes the cost is in JSON encoding, which orjson keeps small.
@@ -17,7 +18,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Literal
@@ -25,14 +26,23 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 import orjson
 
-from roster_pipeline.sandbox.auth import AuthError, DistrictAuth, OAuth1Verifier, TokenStore, client_credentials
+from roster_pipeline.sandbox import v1p2
+from roster_pipeline.sandbox.auth import (
+    DEFAULT_SCOPE,
+    AuthError,
+    DistrictAuth,
+    OAuth1Verifier,
+    TokenStore,
+    client_credentials,
+)
 from roster_pipeline.sandbox.faults import Fault, Faults
 from roster_pipeline.sandbox.filters import FilterError, compile_filter, parse_filter
 from roster_pipeline.sandbox.generator import COLLECTIONS, GUID_TYPES, SyntheticDistrict
 
 __all__ = ["DistrictAuth", "Faults", "RequestRecord", "SandboxServer", "run_demo_server"]
 
-API_PATH = "ims/oneroster/v1p1"
+API_PATH = v1p2.API_PATH_V1P1  # the 1.1 base path; a 1.2 district is served under v1p2.API_PATH_V1P2
+VERSIONS = ("1.1", "1.2")
 DEFAULT_LIMIT = 100  # OneRoster 1.1 §3.4.1: a server pages by 100 when the consumer gives no limit
 HeaderMode = Literal["both", "total", "link", "none"]
 HEADER_MODES = ("both", "total", "link", "none")
@@ -58,12 +68,20 @@ class _HostedDistrict:
     max_page_size: int | None
     offered: frozenset[str]
     wrap_errors: bool
+    district_id: str = ""
+    version: str = "1.1"
+    ignore_filter: bool = False
+    garbage_periods: bool = False
     faults: Faults = field(default_factory=Faults)
     log: list[RequestRecord] = field(default_factory=list)
     token_epoch: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     filter_cache: OrderedDict[tuple[str, str], tuple[int, list[dict]]] = field(default_factory=OrderedDict)
     oauth1: OAuth1Verifier | None = None
+
+    @property
+    def api_path(self) -> str:
+        return v1p2.API_PATHS[self.version]
 
     def matching(self, collection: str, text: str) -> list[dict]:
         """Records of `collection` matching filter `text`, cached until the collection changes.
@@ -87,7 +105,7 @@ class _HostedDistrict:
 
 
 class SandboxServer:
-    """One HTTP server hosting many OneRoster 1.1 districts on 127.0.0.1; also a context manager."""
+    """One HTTP server hosting many OneRoster 1.1 and 1.2 districts on 127.0.0.1; also a context manager."""
 
     def __init__(self, token_lifetime_s: float = 3600, port: int = 0, host: str = "127.0.0.1") -> None:
         self.token_lifetime_s = token_lifetime_s
@@ -108,24 +126,51 @@ class SandboxServer:
         max_page_size: int | None = None,
         offered: Iterable[str] | None = None,
         wrap_errors: bool = False,
+        *,
+        version: str = "1.1",
+        district_id: str | None = None,
+        ignore_filter: bool = False,
+        garbage_periods: bool = False,
     ) -> None:
-        """Serve `district` under its id.
+        """Serve `district` under its id (or under `district_id`, to serve one district twice).
 
         `header_mode` picks the paging headers sent (X-Total-Count, Link, both or neither);
         `max_page_size` silently caps `limit`; `offered` lists the endpoints served (others answer 404);
         `wrap_errors` wraps imsx error bodies in `{"statusInfoSet": [...]}` as some vendors do.
+        `version` "1.2" serves the same records as OneRoster 1.2 rostering (OAuth 2 only; with the default
+        `auth.scope` every 1.2 scope may be granted, and each endpoint checks the token's scopes).
+        Provider quirks: `ignore_filter` answers as if no `filter` were sent; `garbage_periods` sends each
+        class's `periods` as a bare number instead of a list of strings.
         """
         if header_mode not in HEADER_MODES:
             raise ValueError(f"header_mode must be one of {HEADER_MODES}, not {header_mode!r}")
+        if version not in VERSIONS:
+            raise ValueError(f"version must be one of {VERSIONS}, not {version!r}")
+        if version == "1.2" and auth.kind != "oauth2":
+            raise ValueError("OneRoster 1.2 requires OAuth 2.0; serve an oauth1 district as 1.1")
+        if version == "1.2" and auth.scope == DEFAULT_SCOPE:
+            auth = replace(auth, scope=" ".join(v1p2.SCOPES_V1P2))
         endpoints = frozenset(COLLECTIONS if offered is None else offered)
         if unknown := endpoints - set(COLLECTIONS):
             raise ValueError(f"offered names unknown endpoints {sorted(unknown)}; known: {COLLECTIONS}")
         if max_page_size is not None and max_page_size < 1:
             raise ValueError("max_page_size must be a positive number of records")
-        hosted = _HostedDistrict(district, auth, header_mode, max_page_size, endpoints, wrap_errors)
+        served_id = district_id or district.district_id
+        hosted = _HostedDistrict(
+            district,
+            auth,
+            header_mode,
+            max_page_size,
+            endpoints,
+            wrap_errors,
+            district_id=served_id,
+            version=version,
+            ignore_filter=ignore_filter,
+            garbage_periods=garbage_periods,
+        )
         if auth.kind == "oauth1":
             hosted.oauth1 = OAuth1Verifier(auth.client_id, auth.client_secret)
-        self._districts[district.district_id] = hosted
+        self._districts[served_id] = hosted
 
     def district(self, district_id: str) -> SyntheticDistrict:
         """The district served under `district_id`."""
@@ -204,9 +249,9 @@ class SandboxServer:
         return f"http://{self.host}:{self._port}"
 
     def base_url(self, district_id: str) -> str:
-        """The OneRoster base URL of a district: http://127.0.0.1:PORT/<district_id>/ims/oneroster/v1p1."""
-        self._hosted(district_id)
-        return f"{self.url}/{district_id}/{API_PATH}"
+        """The OneRoster base URL of a district: http://127.0.0.1:PORT/<district_id>/ims/oneroster/v1p1
+        (…/ims/oneroster/rostering/v1p2 for a district served as 1.2)."""
+        return f"{self.url}/{district_id}/{self._hosted(district_id).api_path}"
 
     def token_url(self, district_id: str) -> str:
         """The OAuth 2.0 token endpoint of a district."""
@@ -298,14 +343,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._hosted = hosted
         try:
+            api = hosted.api_path
             if rest == "oauth/token":
                 self._token(hosted, body)
-            elif rest == API_PATH or rest.startswith(API_PATH + "/"):
-                self._api(hosted, [unquote(s) for s in rest[len(API_PATH) + 1 :].split("/")])
+            elif rest == api or rest.startswith(api + "/"):
+                self._api(hosted, [unquote(s) for s in rest[len(api) + 1 :].split("/")])
             else:
-                self._error(
-                    404, f"no such path {path!r}; the API lives under /{district_id}/{API_PATH}", "unknownobject"
-                )
+                self._error(404, f"no such path {path!r}; the API lives under /{district_id}/{api}", "unknownobject")
         finally:
             self._hosted = None
 
@@ -339,6 +383,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._oauth_error(401, "invalid_client", "client authentication failed: unknown client_id or wrong secret")
             return
         allowed = auth.scope.split()
+        if auth.require_scope and not form.get("scope", "").split():
+            self._oauth_error(400, "invalid_scope", f"this server requires an explicit scope: {' '.join(allowed)!r}")
+            return
         requested = form.get("scope", "").split() or allowed
         if not set(requested) <= set(allowed):
             self._oauth_error(400, "invalid_scope", f"scope must be within {' '.join(allowed)!r}")
@@ -346,7 +393,7 @@ class _Handler(BaseHTTPRequestHandler):
         lifetime = self.server.sandbox.token_lifetime_s
         with hosted.lock:
             epoch = hosted.token_epoch
-        token = self.server.sandbox._tokens.issue(hosted.district.district_id, lifetime, epoch)
+        token = self.server.sandbox._tokens.issue(hosted.district_id, lifetime, epoch, frozenset(requested))
         payload = {
             "access_token": token,
             "token_type": "bearer",
@@ -374,12 +421,17 @@ class _Handler(BaseHTTPRequestHandler):
         if delay:
             time.sleep(delay)
         try:
-            self._authenticate(hosted)
+            granted = self._authenticate(hosted)
         except AuthError as exc:
             self._error(401, str(exc), "unauthorisedrequest", {"WWW-Authenticate": self._challenge(hosted)})
             return
         if self.command != "GET":
-            self._error(405, "the OneRoster 1.1 rostering API is read-only: use GET", "invalid_data", {"Allow": "GET"})
+            self._error(
+                405,
+                f"the OneRoster {hosted.version} rostering API is read-only: use GET",
+                "invalid_data",
+                {"Allow": "GET"},
+            )
             return
         collection, detail = segments[0], segments[1:]
         if collection not in GUID_TYPES:
@@ -390,6 +442,16 @@ class _Handler(BaseHTTPRequestHandler):
         if collection not in hosted.offered:
             self._error(404, f"endpoint {collection!r} is not offered by this district", "unknownobject")
             return
+        if hosted.version == "1.2" and granted is not None and not v1p2.endpoint_allowed(collection, granted):
+            needed = " or ".join(v1p2.SCOPE_V1P2 + name for name in v1p2.ENDPOINT_SCOPES_V1P2[collection])
+            # RFC 6750 §3.1: a valid token without the scope a resource needs gets 403 insufficient_scope.
+            self._error(
+                403,
+                f"the access token's scope does not cover {collection!r}; it needs {needed}",
+                "forbidden",
+                {"WWW-Authenticate": 'Bearer realm="oneroster-sandbox", error="insufficient_scope"'},
+            )
+            return
         if len(detail) > 1 or detail == [""]:
             self._error(404, f"no such resource under {collection!r}", "unknownobject")
         elif detail:
@@ -397,19 +459,20 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._collection(hosted, collection)
 
-    def _authenticate(self, hosted: _HostedDistrict) -> None:
+    def _authenticate(self, hosted: _HostedDistrict) -> frozenset[str] | None:
+        """Check the request's credentials; the bearer token's granted scopes (None for signed requests)."""
         header = self.headers.get("Authorization", "")
         if hosted.oauth1 is not None:
             host = (self.headers.get("Host") or f"{self.server.sandbox.host}:{self.server.sandbox.port}").lower()
             host = host.removesuffix(":80")
             hosted.oauth1.verify(self.command, f"http://{host}{self._path}", self._raw_query, header)
-            return
+            return None
         if hosted.faults.tokens_expire_now():
             with hosted.lock:
                 hosted.token_epoch += 1
         with hosted.lock:
             epoch = hosted.token_epoch
-        self.server.sandbox._tokens.check(hosted.district.district_id, header, epoch)
+        return self.server.sandbox._tokens.check(hosted.district_id, header, epoch)
 
     def _challenge(self, hosted: _HostedDistrict) -> str:
         if hosted.oauth1 is not None:
@@ -422,7 +485,7 @@ class _Handler(BaseHTTPRequestHandler):
         except KeyError:
             self._error(404, f"no {GUID_TYPES[collection]} with sourcedId {sourced_id!r}", "unknownobject")
             return
-        self._send(200, orjson.dumps({GUID_TYPES[collection]: record}))
+        self._send(200, self._body(hosted, collection, GUID_TYPES[collection], [record], single=True))
 
     def _collection(self, hosted: _HostedDistrict, collection: str) -> None:
         try:
@@ -437,7 +500,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if hosted.max_page_size is not None:
             limit = min(limit, hosted.max_page_size)
-        text = self._query.get("filter")
+        text = None if hosted.ignore_filter else self._query.get("filter")
         if text is None:
             total = hosted.district.size(collection)
             page = hosted.district.page(collection, offset, offset + limit)
@@ -454,7 +517,18 @@ class _Handler(BaseHTTPRequestHandler):
             headers["X-Total-Count"] = str(total)
         if hosted.header_mode in ("both", "link"):
             headers["Link"] = self._links(limit, offset, len(page), total)
-        self._send(200, orjson.dumps({collection: page}), headers)
+        self._send(200, self._body(hosted, collection, collection, page), headers)
+
+    def _body(
+        self, hosted: _HostedDistrict, collection: str, key: str, records: list[dict], single: bool = False
+    ) -> bytes:
+        """The JSON body for `records` in the district's version, with its quirks applied."""
+        if hosted.garbage_periods and collection == "classes":
+            records = [{**record, "periods": len(record.get("periods") or [])} for record in records]
+        if hosted.version == "1.2":
+            records = [v1p2.to_v1p2(collection, record) for record in records]
+        body = orjson.dumps({key: records[0] if single else records})
+        return v1p2.rewrite_hrefs(body) if hosted.version == "1.2" else body
 
     def _int_param(self, name: str, default: int, minimum: int) -> int:
         raw = self._query.get(name)
@@ -512,6 +586,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, orjson.dumps(payload), headers)
 
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        # Log before answering: a client that has the response must find its request in the log.
+        self._log(status)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -520,7 +596,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
-        self._log(status)
 
     def _log(self, status: int) -> None:
         hosted = self._hosted

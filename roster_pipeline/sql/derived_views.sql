@@ -9,8 +9,9 @@ CREATE OR REPLACE VIEW guardian_link_exclusions AS
     SELECT * FROM guardian_student_links_all WHERE excluded_reason IS NOT NULL;
 
 -- A student's schools from the user's own `orgs` and from the schools of classes they are enrolled in.
--- OneRoster 1.1 has no primary-school field: a student with exactly one school has it as primary, and a
--- student in several schools has none marked (1.2's primaryOrg, when present, will say so).
+-- The primary school is OneRoster 1.2's primaryOrg when it is one of the student's schools. Otherwise (1.1
+-- has no primary-school field) a student with exactly one school has it as primary, and a student in
+-- several schools has none marked.
 CREATE OR REPLACE VIEW student_schools AS
 WITH memberships AS (
     SELECT uo.district_id, uo.user_sourced_id AS student_sourced_id, uo.org_sourced_id AS school_sourced_id,
@@ -27,13 +28,17 @@ WITH memberships AS (
 ),
 per_school AS (
     SELECT m.district_id, m.student_sourced_id, m.school_sourced_id,
-           CASE WHEN count(DISTINCT m.via) = 2 THEN 'both' ELSE any_value(m.via) END AS via
+           CASE WHEN count(DISTINCT m.via) = 2 THEN 'both' ELSE any_value(m.via) END AS via,
+           coalesce(m.school_sourced_id = any_value(st.primary_org_sourced_id), false) AS is_primary_org
     FROM memberships m
     JOIN students st ON st.district_id = m.district_id AND st.sourced_id = m.student_sourced_id
-    GROUP BY ALL
+    GROUP BY m.district_id, m.student_sourced_id, m.school_sourced_id
 )
-SELECT *, count(*) OVER (PARTITION BY district_id, student_sourced_id) = 1 AS is_primary
-FROM per_school;
+SELECT district_id, student_sourced_id, school_sourced_id, via,
+       CASE WHEN bool_or(is_primary_org) OVER student THEN is_primary_org
+            ELSE count(*) OVER student = 1 END AS is_primary
+FROM per_school
+WINDOW student AS (PARTITION BY district_id, student_sourced_id);
 
 CREATE OR REPLACE VIEW school_mappings AS
 SELECT s.district_id,

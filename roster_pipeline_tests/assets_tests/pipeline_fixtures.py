@@ -32,13 +32,39 @@ class PipelineWorld:
     def settings(self) -> RosterSettings:
         return RosterSettings(data_dir=str(self.data_dir), districts_file=str(self.data_dir / "districts.yaml"))
 
-    def add_rest_district(self, district: SyntheticDistrict, auth_kind: str = "oauth2", **server_options: Any) -> None:
-        district_id = district.spec.district_id
+    def add_rest_district(
+        self,
+        district: SyntheticDistrict,
+        auth_kind: str = "oauth2",
+        *,
+        version: str = "1.1",
+        district_id: str | None = None,
+        provider: str = "generic",
+        auth_options: dict[str, Any] | None = None,
+        registry_auth: dict[str, Any] | None = None,
+        registry_entry: dict[str, Any] | None = None,
+        **server_options: Any,
+    ) -> None:
+        """Serve `district` on the sandbox and register it.
+
+        `version` "1.2" serves and registers it as OneRoster 1.2; `district_id` serves and registers the same
+        district under another id (to sync one district twice); `provider` names the registry's provider
+        profile; `auth_options` go to the sandbox's DistrictAuth (e.g. `require_scope`), `registry_auth` into
+        the entry's `source.auth` (e.g. `scope`) and `registry_entry` into the entry itself (e.g. `endpoints`).
+        """
+        district_id = district_id or district.spec.district_id
         env_prefix = district_id.upper().replace("-", "_")
         secret = f"{district_id}-secret"
         self.server.add_district(
             district,
-            auth=DistrictAuth(kind=auth_kind, client_id=f"{district_id}-id", client_secret=secret),
+            auth=DistrictAuth(
+                kind=auth_kind,  # type: ignore[arg-type]
+                client_id=f"{district_id}-id",
+                client_secret=secret,
+                **(auth_options or {}),
+            ),
+            version=version,
+            district_id=district_id,
             **server_options,
         )
         self.monkeypatch.setenv(f"{env_prefix}_ID", f"{district_id}-id")
@@ -47,6 +73,7 @@ class PipelineWorld:
             "type": auth_kind,
             "client_id_env": f"{env_prefix}_ID",
             "client_secret_env": f"{env_prefix}_SECRET",
+            **(registry_auth or {}),
         }
         if auth_kind == "oauth2":
             auth["token_url"] = self.server.token_url(district_id)
@@ -54,14 +81,15 @@ class PipelineWorld:
             {
                 "id": district_id,
                 "name": district_id,
-                "provider": "generic",
+                "provider": provider,
                 "source": {
                     "kind": "rest",
-                    "version": "1.1",
+                    "version": version,
                     "base_url": self.server.base_url(district_id),
                     "auth": auth,
                     "page_size": 50,
                 },
+                **(registry_entry or {}),
             }
         )
         (self.data_dir / "districts.yaml").write_text(yaml.safe_dump({"districts": self.entries}))

@@ -168,8 +168,9 @@ def test_oneroster_1_2_bundle_with_roles_user_profiles_and_preferred_names(tmp_p
     frame = flatten_records("users", "d", records)
     assert frame["role"].to_list() == ["student"]
     assert frame["org_sourced_ids"].to_list() == [["s2", "s1"]]
-    extra = orjson.loads(frame["extra"][0])
-    assert extra["preferredGivenName"] == "Kim" and extra["preferredFamilyName"] == "Li"
-    assert [r["role"] for r in extra["roles"]] == ["aide", "student"]
-    assert extra["userProfiles"][0]["credentials"] == [{"type": "password", "username": "kim.lee"}]
+    # The 1.2 fields land in the users columns the REST binding fills (issue 7), not in `extra`.
+    row = frame.row(0, named=True)
+    assert (row["preferred_first_name"], row["preferred_last_name"]) == ("Kim", "Li")
+    assert [r["role"] for r in row["roles"]] == ["aide", "student"] and row["primary_org_sourced_id"] == "s1"
+    assert orjson.loads(row["user_profiles"])[0]["credentials"] == [{"type": "password", "username": "kim.lee"}]
     assert "topsecret" not in str(frame.to_dicts())
