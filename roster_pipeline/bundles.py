@@ -249,6 +249,7 @@ def _land_bundle(
     run.extra.update(malformed_rows=reader.malformed, problems=[str(p) for p in reader.problems])
     lake.record_run(run)
     outcome.records += batch.records
+    outcome.malformed += reader.malformed
     outcome.pages += run.pages
     outcome.bytes += run.bytes
     outcome.batch_id, outcome.watermark_to = batch.batch_id, run.watermark_to

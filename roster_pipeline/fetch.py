@@ -46,6 +46,7 @@ class FetchOutcome:
     watermark_to: str | None = None
     batch_id: str | None = None
     duration_s: float = 0.0
+    malformed: int = 0  # source records that could not be landed (CSV rows), each reported in the run record
     note: str | None = None
 
 

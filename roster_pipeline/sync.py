@@ -9,8 +9,11 @@ import dagster as dg
 
 from roster_pipeline.assets.fetch import FULL_SYNC_TAG, fetch_assets
 from roster_pipeline.assets.roster import roster_tables
+from roster_pipeline.oneroster import ENDPOINTS_V1P1
 from roster_pipeline.partitions import district_partitions
 from roster_pipeline.resources import RosterSettings
+
+ENDPOINT_ORDER = {spec.name: position for position, spec in enumerate(ENDPOINTS_V1P1)}
 
 
 @dataclass
@@ -83,15 +86,17 @@ def print_summary(result: SyncResult) -> None:
     """Print per-endpoint fetch results and per-table row counts as two plain tables."""
     print(f"\nDistrict {result.district_id} — run {result.run_id[:8]} — {'OK' if result.success else 'FAILED'}")
     print(f"{'endpoint':18} {'mode':6} {'records':>9} {'pages':>6} {'offered':>8}")
-    for endpoint, values in result.endpoints.items():
+    for endpoint, values in sorted(result.endpoints.items(), key=lambda item: ENDPOINT_ORDER.get(item[0], 99)):
+        if values.get("offered") is False:
+            values = {**values, "mode": "-"}
         print(
             f"{endpoint:18} {values.get('mode', ''):6} {values.get('records', 0):>9} "
             f"{values.get('pages', 0):>6} {values.get('offered', '')!s:>8}"
         )
     if result.tables:
-        print(f"\n{'table':18} {'rows':>9}")
+        print(f"\n{'table':24} {'rows':>9}")
         for table, rows in result.tables.items():
-            print(f"{table:18} {rows:>9}")
+            print(f"{table:24} {rows:>9}")
     failed = [name for name, passed in result.checks.items() if not passed]
     if result.checks:
         print(

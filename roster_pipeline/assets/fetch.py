@@ -54,6 +54,7 @@ def build_fetch_asset(spec: EndpointSpec) -> dg.AssetsDefinition:
             "watermark_next": outcome.watermark_to or "unchanged",
             "batch_id": outcome.batch_id or "none",
             "duration_s": outcome.duration_s,
+            "malformed": outcome.malformed,
         }
         if outcome.note:
             metadata["note"] = outcome.note
