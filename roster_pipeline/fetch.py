@@ -83,6 +83,19 @@ def delta_filter(watermark: str) -> Filter:
     return Filter.gt("dateLastModified", since - SAFETY_OVERLAP)
 
 
+def next_watermark(started_at: str, server_started: datetime | None) -> str:
+    """The sync's start as the server saw it (its first response's Date), or ours if that is earlier or absent.
+
+    DESIGN: the watermark is the server's clock, since records are stamped by it; a client clock running ahead
+    of the server's would otherwise skip records changed in between. The earlier of the two is always safe.
+    """
+    local = parse_datetime(started_at)
+    assert local is not None
+    if server_started is None or server_started >= local:
+        return started_at
+    return server_started.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def fetch_endpoint(
     district: DistrictConfig,
     endpoint: str,
@@ -117,6 +130,7 @@ def fetch_endpoint(
         return outcome
     started = time.monotonic()
     started_at = _now_iso()
+    server_started: datetime | None = None
     writer = lake.new_batch(endpoint, district.id)
     try:
         with client_factory(district) as client:
@@ -124,6 +138,8 @@ def fetch_endpoint(
             ignored = district.provider.ignored(endpoint)
             for page in client.iter_pages(endpoint_spec(endpoint, version), filter=filter_):
                 writer.append(flatten_records(endpoint, district.id, page.records, ignored))
+                if outcome.pages == 0:
+                    server_started = page.server_date
                 outcome.pages += 1
                 outcome.bytes += page.raw_bytes
                 if outcome.pages % 20 == 0:
@@ -137,7 +153,7 @@ def fetch_endpoint(
         writer.abort()
         _record(lake, outcome, run_id, started_at, "failed", error=str(error))
         raise
-    outcome.watermark_to = started_at
+    outcome.watermark_to = next_watermark(started_at, server_started)
     batch = writer.commit(choice.mode, choice.watermark_from, outcome.watermark_to)
     lake.set_watermark(district.id, endpoint, outcome.watermark_to, batch.batch_id)
     outcome.records, outcome.batch_id = batch.records, batch.batch_id

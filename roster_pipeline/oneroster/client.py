@@ -122,6 +122,7 @@ class Page:
     total: int | None
     raw_bytes: int
     link_header: bool = False
+    server_date: datetime | None = None  # the response's HTTP Date: the server's clock, for delta watermarks
 
 
 @dataclass
@@ -131,6 +132,7 @@ class _Response:
     next_url: httpx.URL | None
     raw_bytes: int
     has_links: bool
+    server_date: datetime | None = None
 
 
 class OneRosterClient:
@@ -347,7 +349,16 @@ class OneRosterClient:
 
     @staticmethod
     def _page(spec: EndpointSpec, response: _Response, offset: int, number: int) -> Page:
-        return Page(spec.name, response.records, offset, number, response.total, response.raw_bytes, response.has_links)
+        return Page(
+            spec.name,
+            response.records,
+            offset,
+            number,
+            response.total,
+            response.raw_bytes,
+            response.has_links,
+            response.server_date,
+        )
 
     # --- one request -------------------------------------------------------------------------------
 
@@ -421,7 +432,7 @@ class OneRosterClient:
         next_link = parse_next_link(links)
         # `join` resolves relative links and keeps the server's own percent-encoding.
         next_url = response.request.url.join(next_link) if next_link else None
-        return _Response(records, total, next_url, len(body), bool(links))
+        return _Response(records, total, next_url, len(body), bool(links), _http_date(response.headers.get("Date")))
 
     # --- errors ------------------------------------------------------------------------------------
 
@@ -460,3 +471,13 @@ class OneRosterClient:
             code_major=info.code_major if info else None,
             description=info.description if info else None,
         )
+
+
+def _http_date(value: str | None) -> datetime | None:
+    """An HTTP ``Date`` header as an aware datetime, or None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).astimezone(UTC)
+    except (TypeError, ValueError):
+        return None

@@ -237,3 +237,26 @@ def test_no_secret_or_token_reaches_logs_metadata_or_written_files(world):
         if path.is_file() and path.suffix != ".yaml":  # districts.yaml names env vars only
             content = path.read_bytes()
             assert not any(s.encode() in content for s in secrets), path
+
+
+def test_watermark_is_the_sync_start_as_the_server_saw_it_when_its_clock_is_behind():
+    from datetime import UTC, datetime
+
+    from roster_pipeline.fetch import next_watermark
+
+    behind = datetime(2026, 11, 23, 9, 59, 58, tzinfo=UTC)
+    assert next_watermark("2026-11-23T10:00:00.250Z", behind) == "2026-11-23T09:59:58.000Z"
+    ahead = datetime(2026, 11, 23, 10, 0, 5, tzinfo=UTC)
+    assert next_watermark("2026-11-23T10:00:00.250Z", ahead) == "2026-11-23T10:00:00.250Z"
+    assert next_watermark("2026-11-23T10:00:00.250Z", None) == "2026-11-23T10:00:00.250Z"
+
+
+def test_pages_carry_the_server_clock_from_the_date_header(world):
+    from roster_pipeline.oneroster import OAuth2ClientCredentials, OneRosterClient
+
+    district = small("oak")
+    world.add_rest_district(district, "oauth2")
+    auth = OAuth2ClientCredentials(world.server.token_url("oak"), "oak-id", "oak-secret")
+    with OneRosterClient(world.server.base_url("oak"), auth) as client:
+        page = next(iter(client.iter_pages("orgs")))
+    assert page.server_date is not None and page.server_date.tzinfo is not None
