@@ -17,7 +17,7 @@ from roster_pipeline.resources import RosterSettings
 from roster_pipeline.sandbox.demo import DEMO_DISTRICTS, build_demo_server, demo_environment
 from roster_pipeline.sandbox.generator import SyntheticDistrict
 from roster_pipeline.sync import SyncResult, print_summary, sync_district
-from roster_pipeline.warehouse import ROSTER_TABLES
+from roster_pipeline.warehouse import DERIVED_TABLES, ROSTER_TABLES
 
 
 def run_demo() -> int:
@@ -91,7 +91,7 @@ def _sandbox_port(registry: Registry, district_ids: list[str]) -> int:
 def _print_row_counts(database: Path, district_ids: list[str]) -> None:
     with duckdb.connect(str(database), read_only=True) as con:
         print(f"\nRow counts in {database}")
-        print(f"{'table':20}" + "".join(f"{d:>12}" for d in district_ids))
-        for table in ROSTER_TABLES:
+        print(f"{'table':24}" + "".join(f"{d:>12}" for d in district_ids))
+        for table in (*ROSTER_TABLES, *DERIVED_TABLES):
             counts = dict(con.execute(f"SELECT district_id, count(*) FROM {table} GROUP BY ALL").fetchall())
-            print(f"{table:20}" + "".join(f"{counts.get(d, 0):>12}" for d in district_ids))
+            print(f"{table:24}" + "".join(f"{counts.get(d, 0):>12}" for d in district_ids))
