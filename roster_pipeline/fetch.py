@@ -137,7 +137,14 @@ def fetch_endpoint(
             filter_ = delta_filter(choice.watermark_from) if choice.watermark_from else None
             ignored = district.provider.ignored(endpoint)
             for page in client.iter_pages(endpoint_spec(endpoint, version), filter=filter_):
-                writer.append(flatten_records(endpoint, district.id, page.records, ignored))
+                try:
+                    frame = flatten_records(endpoint, district.id, page.records, ignored)
+                except ValueError as error:
+                    raise ValueError(
+                        f"district '{district.id}', page offset={page.offset}: {error} — the provider must fix the "
+                        "record; nothing of this endpoint was landed in this run"
+                    ) from None
+                writer.append(frame)
                 if outcome.pages == 0:
                     server_started = page.server_date
                 outcome.pages += 1

@@ -75,8 +75,7 @@ class BatchWriter:
 
     def __init__(self, lake: Lake, endpoint: str, district_id: str, batch_id: str) -> None:
         self.lake, self.endpoint, self.district_id, self.batch_id = lake, endpoint, district_id, batch_id
-        self.final_path = lake.district_dir(endpoint, district_id) / batch_id
-        self.tmp_path = self.final_path.with_name(f".tmp-{batch_id}")
+        self.tmp_path = lake.district_dir(endpoint, district_id) / f".tmp-{batch_id}"
         self.tmp_path.mkdir(parents=True, exist_ok=True)
         self._buffer: list[pl.DataFrame] = []
         self._buffered = 0
@@ -111,6 +110,10 @@ class BatchWriter:
         ``malformed`` counts source records that could not be landed (the mass-deletion guard weighs them);
         ``extra`` is kept in the manifest (e.g. the CSV bundle a batch came from)."""
         self._flush()
+        # The batch is named when it is committed, not when it started, so batch ids sort in commit order:
+        # the order the publish applies them in.
+        self.batch_id = new_batch_id()
+        final_path = self.lake.district_dir(self.endpoint, self.district_id) / self.batch_id
         manifest = {
             "endpoint": self.endpoint,
             "district_id": self.district_id,
@@ -124,8 +127,8 @@ class BatchWriter:
             **extra,
         }
         (self.tmp_path / BATCH_MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-        os.replace(self.tmp_path, self.final_path)
-        return self.lake.read_batch(self.final_path)
+        os.replace(self.tmp_path, final_path)
+        return self.lake.read_batch(final_path)
 
     def abort(self) -> None:
         shutil.rmtree(self.tmp_path, ignore_errors=True)

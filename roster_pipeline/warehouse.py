@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,7 @@ import polars as pl
 
 from roster_pipeline.lake import Batch, Lake
 from roster_pipeline.oneroster.flatten import lake_schema
+from roster_pipeline.oneroster.normalize import parse_datetime
 from roster_pipeline.quarantine import (
     DistrictQuarantined,
     GuardPolicy,
@@ -163,7 +165,16 @@ class RosterWarehouse:
         guard = guard or GuardPolicy()
         if release_requested(self.lake, district_id):
             guard = replace(guard, released=True)
-        with self._publish_lock(), self._work_connection() as con:
+        # The lock spans the merge and the file copy: another publisher must not checkpoint the work database
+        # while it is being copied.
+        with self._publish_lock():
+            result = self._merge(district_id, schools, guard)
+            self._publish_file()
+        clear_after_publish(self.lake, district_id)
+        return result
+
+    def _merge(self, district_id: str, schools: SchoolSettings | None, guard: GuardPolicy) -> PublishResult:
+        with self._work_connection() as con:
             result = PublishResult(district_id, released=guard.released)
             con.execute("BEGIN TRANSACTION")
             try:
@@ -195,8 +206,6 @@ class RosterWarehouse:
                 raise
             result.row_counts = self.row_counts(con, district_id)
             con.execute("CHECKPOINT")
-        self._publish_file()
-        clear_after_publish(self.lake, district_id)
         return result
 
     def _run(self, con: duckdb.DuckDBPyConnection, block: str, district_id: str) -> None:
@@ -212,10 +221,13 @@ class RosterWarehouse:
         return report.evaluate(policy)
 
     def _apply_batches(self, con: duckdb.DuckDBPyConnection, district_id: str, result: PublishResult) -> None:
-        applied = dict(con.execute(OPS_SQL["last_applied"], {"district": district_id}).fetchall())
+        applied = set(con.execute(OPS_SQL["applied_batches"], {"district": district_id}).fetchall())
         for endpoint, table in STATE_TABLES.items():
             summary = result.endpoints.setdefault(endpoint, EndpointPublish(endpoint))
-            for batch in self.lake.batches(endpoint, district_id, after=applied.get(endpoint)):
+            # Every landed batch not applied yet, in commit order — not only those after the newest applied one,
+            # since a slow run can commit its batch after a faster, later run's batch was published.
+            pending = [b for b in self.lake.batches(endpoint, district_id) if (endpoint, b.batch_id) not in applied]
+            for batch in pending:
                 active, tombstoned, duplicates = self._apply_batch(con, table, batch)
                 result.malformed += batch.malformed
                 summary.batches += 1
@@ -227,7 +239,7 @@ class RosterWarehouse:
                         "district": district_id,
                         "endpoint": endpoint,
                         "batch_id": batch.batch_id,
-                        "mode": batch.mode,
+                        "mode": applied_mode(batch),
                         "records": batch.records,
                         "active": active,
                         "tombstoned": tombstoned,
@@ -242,9 +254,15 @@ class RosterWarehouse:
         con.execute(MERGE_SQL["stage"], params)
         active_row = con.execute(MERGE_SQL["count_staged"]).fetchone()
         active = int(active_row[0]) if active_row else 0
-        full = {"district": batch.district_id, "batch_id": batch.batch_id, "full": batch.mode == "full"}
+        full = {
+            "district": batch.district_id,
+            "batch_id": batch.batch_id,
+            "full": tombstones_unseen(batch),
+            "snapshot_at": parse_datetime(batch.watermark_to) if batch.watermark_to else None,
+        }
         tombstoned_row = con.execute(MERGE_SQL["tombstone_unseen"].format(table=table), full).fetchone()
         tombstoned = int(tombstoned_row[0]) if tombstoned_row else 0
+        con.execute(MERGE_SQL["drop_older_versions"].format(table=table), {"district": batch.district_id})
         con.execute(MERGE_SQL["remove_replaced"].format(table=table), {"district": batch.district_id})
         con.execute(
             MERGE_SQL["insert_staged"].format(table=table),
@@ -319,9 +337,23 @@ class RosterWarehouse:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _publish_file(self) -> None:
-        tmp = self.published_path.with_name(f".{self.published_path.name}.publishing")
+        tmp = self.published_path.with_name(f".{self.published_path.name}.{uuid.uuid4().hex[:8]}.publishing")
         shutil.copyfile(self.work_path, tmp)
+        with open(tmp, "rb") as handle:  # durable before it becomes the published file
+            os.fsync(handle.fileno())
         os.replace(tmp, self.published_path)
+
+
+def tombstones_unseen(batch: Batch) -> bool:
+    """Whether a batch may tombstone what it did not see: only a full batch, and only if no source record was
+    dropped as malformed — a record missing because its row was unreadable has not been deleted."""
+    return batch.mode == "full" and batch.malformed == 0
+
+
+def applied_mode(batch: Batch) -> str:
+    if batch.mode == "full" and not tombstones_unseen(batch):
+        return f"full, no tombstones ({batch.malformed} malformed records)"
+    return batch.mode
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:

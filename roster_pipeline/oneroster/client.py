@@ -425,13 +425,32 @@ class OneRosterClient:
         if not isinstance(records, list):
             raise self._error(spec, offset, f"response has no {spec.envelope_key!r} array", status=200)
         for record in records:
-            normalize_record(spec.name, record)
+            try:
+                normalize_record(spec.name, record)
+            except ValueError as exc:
+                sourced_id = record.get("sourcedId") if isinstance(record, dict) else None
+                raise self._error(
+                    spec,
+                    offset,
+                    f"record {sourced_id!r}: {exc} — the provider must fix this record; nothing of this endpoint "
+                    "was landed in this run",
+                    status=200,
+                ) from None
         total_header = response.headers.get("X-Total-Count")
         total = int(total_header) if total_header and total_header.strip().isdigit() else None
         links = response.headers.get_list("Link")
         next_link = parse_next_link(links)
         # `join` resolves relative links and keeps the server's own percent-encoding.
         next_url = response.request.url.join(next_link) if next_link else None
+        if next_url is not None and _origin(next_url) != _origin(httpx.URL(self.base_url)):
+            # Following it would send our bearer token (or an OAuth1 signature) to another server, or in clear.
+            raise self._error(
+                spec,
+                offset,
+                f"Link rel=next points to {_origin(next_url)}, not the provider's {_origin(httpx.URL(self.base_url))};"
+                " refusing to send credentials there — check the provider's base_url",
+                status=response.status_code,
+            )
         return _Response(records, total, next_url, len(body), bool(links), _http_date(response.headers.get("Date")))
 
     # --- errors ------------------------------------------------------------------------------------
@@ -481,3 +500,7 @@ def _http_date(value: str | None) -> datetime | None:
         return parsedate_to_datetime(value).astimezone(UTC)
     except (TypeError, ValueError):
         return None
+
+
+def _origin(url: httpx.URL) -> str:
+    return f"{url.scheme}://{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"

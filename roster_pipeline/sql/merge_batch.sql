@@ -1,7 +1,13 @@
 -- Apply one landed batch of an endpoint to its `<table>_all` state table for one district.
 -- `{table}` is the endpoint's state table (from our own endpoint table, never user input).
 -- Parameters: $district, $files (the batch's Parquet parts), $batch_id, $full (a full batch tombstones
--- records it did not see, per DESIGN "a completed full sync tombstones what it did not see").
+-- records it did not see, per DESIGN "a completed full sync tombstones what it did not see"), $snapshot_at (when
+-- the batch's source snapshot began: the fetch start as the server saw it, or a CSV bundle's delivery time).
+--
+-- Batches may be applied in an order other than the one their snapshots were taken in (a slow weekly full sync
+-- overlapping a nightly delta; a delta bundle delivered late), so applying is order-independent: a record is
+-- only replaced by a version at least as new, and a full batch only tombstones records last changed before its
+-- snapshot began.
 
 -- name: stage
 -- A server can return one record twice when paging over changing data; keep its newest version.
@@ -26,7 +32,17 @@ SET status = 'tobedeleted', is_deleted = true, batch_id = $batch_id
 WHERE district_id = $district
   AND $full
   AND NOT is_deleted
-  AND sourced_id NOT IN (SELECT sourced_id FROM staged);
+  AND sourced_id NOT IN (SELECT sourced_id FROM staged)
+  AND (date_last_modified IS NULL OR $snapshot_at IS NULL OR date_last_modified < $snapshot_at);
+
+-- name: drop_older_versions
+DELETE FROM staged
+WHERE EXISTS (
+    SELECT 1 FROM {table} t
+    WHERE t.district_id = $district
+      AND t.sourced_id = staged.sourced_id
+      AND t.date_last_modified > staged.date_last_modified
+);
 
 -- name: remove_replaced
 DELETE FROM {table}

@@ -64,8 +64,8 @@ CREATE TABLE IF NOT EXISTS ops.publishes (
 -- name: record_publish
 INSERT INTO ops.publishes VALUES ($district, now(), $batches, $students_removed, $links_removed, $released);
 
--- name: last_applied
-SELECT endpoint, max(batch_id) FROM ops.applied_batches WHERE district_id = $district GROUP BY endpoint;
+-- name: applied_batches
+SELECT endpoint, batch_id FROM ops.applied_batches WHERE district_id = $district;
 
 -- name: record_applied
 INSERT INTO ops.applied_batches

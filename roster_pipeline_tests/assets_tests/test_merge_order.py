@@ -1,0 +1,101 @@
+"""Applying landed batches is order-independent: a slow full sync committed after a later delta, or a CSV bulk
+file with unreadable rows, never loses or regresses data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import pytest
+
+from roster_pipeline.lake import Lake
+from roster_pipeline.oneroster.flatten import flatten_records
+from roster_pipeline.quarantine import GuardPolicy
+from roster_pipeline.warehouse import RosterWarehouse
+
+T0 = datetime(2026, 9, 1, tzinfo=UTC)
+
+
+def student(sourced_id: str, changed: datetime, name: str = "Ann") -> dict:
+    return {
+        "sourcedId": sourced_id,
+        "status": "active",
+        "dateLastModified": changed,
+        "role": "student",
+        "givenName": name,
+    }
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    return RosterWarehouse(tmp_path, Lake(tmp_path / "lake"))
+
+
+def land(warehouse: RosterWarehouse, mode: str, records: list[dict], snapshot_at: datetime, malformed: int = 0):
+    writer = warehouse.lake.new_batch("users", "d1")
+    writer.append(flatten_records("users", "d1", records))
+    return writer, lambda: writer.commit(mode, None, iso(snapshot_at), malformed=malformed)
+
+
+def users(warehouse: RosterWarehouse) -> dict[str, tuple]:
+    with duckdb.connect(str(warehouse.published_path), read_only=True) as con:
+        rows = con.execute("SELECT sourced_id, status, given_name FROM users_all ORDER BY 1").fetchall()
+    return {row[0]: row[1:] for row in rows}
+
+
+def test_a_full_sync_committed_after_a_later_delta_neither_loses_new_records_nor_regresses_changed_ones(warehouse):
+    _, commit = land(warehouse, "full", [student("u1", T0), student("u2", T0), student("u3", T0)], T0)
+    commit()
+    warehouse.publish_district("d1")
+
+    # The weekly full sync starts at T0+1h and pages slowly: it sees u1 and u2 as they were; u3 is gone.
+    _, commit_full = land(
+        warehouse, "full", [student("u1", T0), student("u2", T0)], snapshot_at=T0 + timedelta(hours=1)
+    )
+    # Meanwhile the nightly delta (started later) sees a new student and an edit, and publishes first.
+    _, commit_delta = land(
+        warehouse,
+        "delta",
+        [student("u4", T0 + timedelta(hours=2)), student("u1", T0 + timedelta(hours=2), "Anna")],
+        T0 + timedelta(hours=2),
+    )
+    commit_delta()
+    warehouse.publish_district("d1")
+    commit_full()
+    result = warehouse.publish_district("d1", guard=GuardPolicy(max_removed_share=0.5))  # 1 of 4 is real here
+
+    assert result.endpoints["users"].batches == 1  # the late full batch was applied, not skipped
+    assert users(warehouse) == {
+        "u1": ("active", "Anna"),  # the delta's newer version survives the older full snapshot
+        "u2": ("active", "Ann"),
+        "u3": ("tobedeleted", "Ann"),  # deleted before the full snapshot began: tombstoned
+        "u4": ("active", "Ann"),  # created after the full snapshot began: not tombstoned
+    }
+
+
+def test_a_full_batch_with_malformed_records_does_not_tombstone_what_it_could_not_read(warehouse):
+    _, commit = land(warehouse, "full", [student("u1", T0), student("u2", T0)], T0)
+    commit()
+    warehouse.publish_district("d1")
+    # Tomorrow's bulk file has u2's row unreadable: u2 is missing from the batch but was not deleted.
+    _, commit = land(warehouse, "full", [student("u1", T0)], T0 + timedelta(days=1), malformed=1)
+    commit()
+    result = warehouse.publish_district("d1")
+    assert result.endpoints["users"].tombstoned == 0
+    assert users(warehouse)["u2"] == ("active", "Ann")
+    with duckdb.connect(str(warehouse.published_path), read_only=True) as con:
+        modes = [row[0] for row in con.execute("SELECT mode FROM ops.applied_batches ORDER BY batch_id").fetchall()]
+    assert modes == ["full", "full, no tombstones (1 malformed records)"]
+
+
+def test_batch_ids_sort_in_commit_order_not_start_order(warehouse):
+    _, commit_first = land(warehouse, "full", [student("u1", T0)], T0)
+    _, commit_second = land(warehouse, "delta", [student("u2", T0)], T0)
+    second = commit_second()
+    first = commit_first()
+    assert second.batch_id < first.batch_id
+    assert [b.batch_id for b in warehouse.lake.batches("users", "d1")] == [second.batch_id, first.batch_id]
