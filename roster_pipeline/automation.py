@@ -7,8 +7,9 @@
   cron (`schedule` in the registry; default 02:00 nightly, in the registry's timezone) fired since the
   previous tick. One `@schedule` serves every district, since `build_schedule_from_partitioned_job` cannot
   take dynamic partitions, and a per-district cron (e.g. every 3 days for a very large district) stays data.
-- `weekly_full_reconciliation` requests a full sync of every enabled district on Sunday at 03:00; a full sync
-  tombstones records a provider deleted without telling (deltas cannot see hard deletes).
+- `weekly_full_reconciliation` requests a full sync of each enabled district when its `full_schedule` fires
+  (default Sunday 03:00 in the registry's timezone); a full sync tombstones records a provider deleted without
+  telling (deltas cannot see hard deletes). Where both are due at once only the full sync is requested.
 - `freshness_check_schedule` evaluates the per-district freshness check hourly.
 
 Each run is one district's whole sync (all endpoints, then its roster tables). Runs carry the tag
@@ -45,31 +46,41 @@ def run_tags(district: DistrictConfig, *, full: bool) -> dict[str, str]:
     return {PROVIDER_TAG: district.provider.key, FULL_SYNC_TAG: str(full).lower(), "roster/district": district.id}
 
 
-def fired_between(district: DistrictConfig, timezone: str, start: datetime, end: datetime) -> datetime | None:
-    """The district's latest cron fire time in (start, end], if any."""
+def fired_between(cron: str, timezone: str, start: datetime, end: datetime) -> datetime | None:
+    """The latest fire time of `cron` (in `timezone`) in (start, end], if any."""
     from dagster._utils.schedules import cron_string_iterator
 
     latest = None
-    for fire in cron_string_iterator(start.timestamp() + 1, district.schedule, timezone):
+    for fire in cron_string_iterator(start.timestamp() + 1, cron, timezone):
         if fire > end:
             break
         latest = fire
     return latest
 
 
-def due_run_requests(registry: Registry, tick: datetime) -> list[dg.RunRequest]:
-    """One delta RunRequest per enabled district whose schedule fired in the tick window ending at `tick`."""
+def due_run_requests(registry: Registry, tick: datetime, *, full: bool) -> list[dg.RunRequest]:
+    """One RunRequest per enabled district whose delta (or full) cron fired in the tick window ending at `tick`.
+
+    When both are due in the same window, only the full sync is requested: it supersedes the delta, and two
+    runs of one district at once would only queue behind each other (`roster/district` is limited to one).
+    """
     requests = []
     for district in registry.enabled:
-        fire = fired_between(district, registry.timezone, tick - TICK, tick)
-        if fire is not None:
-            requests.append(
-                dg.RunRequest(
-                    run_key=f"delta:{district.id}:{fire.isoformat()}",
-                    partition_key=district.id,
-                    tags=run_tags(district, full=False),
-                )
+        fire = fired_between(
+            district.full_schedule if full else district.schedule, registry.timezone, tick - TICK, tick
+        )
+        if fire is None:
+            continue
+        if not full and fired_between(district.full_schedule, registry.timezone, tick - TICK, tick) is not None:
+            continue
+        kind = "full" if full else "delta"
+        requests.append(
+            dg.RunRequest(
+                run_key=f"{kind}:{district.id}:{fire.isoformat()}",
+                partition_key=district.id,
+                tags=run_tags(district, full=full),
             )
+        )
     return requests
 
 
@@ -77,28 +88,26 @@ def due_run_requests(registry: Registry, tick: datetime) -> list[dg.RunRequest]:
     cron_schedule="*/15 * * * *",
     job=district_sync_job,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Delta sync of each enabled district when its registry cron is due (default 02:00 nightly).",
+    description="Delta sync of each enabled district when its registry `schedule` is due (default 02:00 nightly, "
+    "registry timezone).",
 )
 def nightly_delta_sync(context: dg.ScheduleEvaluationContext, settings: RosterSettings):
-    registry = settings.registry()
     assert context.scheduled_execution_time is not None
-    requests = due_run_requests(registry, context.scheduled_execution_time)
-    return requests or dg.SkipReason("no enabled district is due in this 15-minute window")
+    requests = due_run_requests(settings.registry(), context.scheduled_execution_time, full=False)
+    return requests or dg.SkipReason("no enabled district is due for a delta in this 15-minute window")
 
 
 @dg.schedule(
-    cron_schedule="0 3 * * 0",
+    cron_schedule="*/15 * * * *",
     job=district_sync_job,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Weekly full reconciliation of every enabled district (tombstones what deltas cannot see).",
+    description="Full reconciliation of each enabled district when its registry `full_schedule` is due (default "
+    "Sunday 03:00, registry timezone): tombstones what deltas cannot see.",
 )
 def weekly_full_reconciliation(context: dg.ScheduleEvaluationContext, settings: RosterSettings):
     assert context.scheduled_execution_time is not None
-    stamp = context.scheduled_execution_time.date().isoformat()
-    return [
-        dg.RunRequest(run_key=f"full:{d.id}:{stamp}", partition_key=d.id, tags=run_tags(d, full=True))
-        for d in settings.registry().enabled
-    ]
+    requests = due_run_requests(settings.registry(), context.scheduled_execution_time, full=True)
+    return requests or dg.SkipReason("no enabled district is due for a full sync in this 15-minute window")
 
 
 freshness_check_schedule = dg.ScheduleDefinition(

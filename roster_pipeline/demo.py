@@ -34,7 +34,7 @@ def run_demo() -> int:
     port = _sandbox_port(registry, demo_ids)
     with build_demo_server(port=port).start() as server:
         print(f"sandbox serving {', '.join(demo_ids)} on 127.0.0.1:{port}")
-        results = [_sync(district_id, "full sync") for district_id in demo_ids]
+        results = [_sync(district_id, "full sync", full=True) for district_id in demo_ids]
         for district_id in demo_ids:
             edited = describe_edits(server.district(district_id))
             print(f"\n{district_id}: edited in the SIS — {edited}")
@@ -43,9 +43,9 @@ def run_demo() -> int:
     return 0 if all(r.success for r in results) else 1
 
 
-def _sync(district_id: str, label: str) -> SyncResult:
+def _sync(district_id: str, label: str, *, full: bool = False) -> SyncResult:
     print(f"\n=== {label}: {district_id} ===")
-    result = sync_district(district_id)
+    result = sync_district(district_id, full=full)
     print_summary(result)
     return result
 

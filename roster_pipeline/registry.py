@@ -20,6 +20,7 @@ from roster_pipeline.oneroster.endpoints import BASE_PATHS, VERSION_KEYS
 from roster_pipeline.oneroster.providers import API, PROVIDERS, ProviderProfile
 
 DEFAULT_SCHEDULE = "0 2 * * *"
+DEFAULT_FULL_SCHEDULE = "0 3 * * 0"
 DEFAULT_TIMEZONE = "UTC"
 DISTRICT_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
@@ -109,6 +110,7 @@ class DistrictConfig:
     schools: tuple[SchoolSetting, ...] = ()
     schools_default_enabled: bool = True
     schedule: str = DEFAULT_SCHEDULE
+    full_schedule: str = DEFAULT_FULL_SCHEDULE
     enabled: bool = True
     max_removed_share: float = 0.10
     max_malformed: int = 100
@@ -249,6 +251,9 @@ class _DistrictChecker:
         schedule = self.entry.get("schedule", DEFAULT_SCHEDULE)
         if not isinstance(schedule, str) or not _is_cron(schedule):
             self.problem("schedule", f"'{schedule}' is not a cron expression (e.g. '0 2 * * *')")
+        full_schedule = self.entry.get("full_schedule", DEFAULT_FULL_SCHEDULE)
+        if not isinstance(full_schedule, str) or not _is_cron(full_schedule):
+            self.problem("full_schedule", f"'{full_schedule}' is not a cron expression (e.g. '0 3 * * 0')")
         enabled = self.entry.get("enabled", True)
         if not isinstance(enabled, bool):
             self.problem("enabled", f"'{enabled}' must be true or false")
@@ -264,6 +269,7 @@ class _DistrictChecker:
             schools=schools,
             schools_default_enabled=default_enabled,
             schedule=schedule,
+            full_schedule=full_schedule,
             enabled=enabled,
             max_removed_share=share,
             max_malformed=malformed,

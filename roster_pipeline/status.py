@@ -6,9 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
-
-from roster_pipeline.checks import allowed_age
+from roster_pipeline.checks import expected_publish_since, last_publishes
 from roster_pipeline.lake import Lake
 from roster_pipeline.quarantine import quarantine_state
 from roster_pipeline.registry import Registry, data_dir, load_registry
@@ -19,7 +17,7 @@ class DistrictStatus:
     district_id: str
     enabled: bool
     last_published: datetime | None
-    allowed_hours: float
+    expected_since: datetime
     stale: bool
     quarantine: str | None
 
@@ -31,15 +29,10 @@ def district_status(registry: Registry | None = None, folder: Path | None = None
     database = str(folder / "roster.duckdb")
     lake = Lake(folder / "lake")
     now = datetime.now(UTC)
-    last: dict[str, datetime] = {}
-    try:
-        with duckdb.connect(database, read_only=True) as con:
-            last = dict(con.execute("SELECT district_id, max(published_at) FROM ops.publishes GROUP BY ALL").fetchall())
-    except duckdb.Error:
-        pass  # nothing published yet
+    last = last_publishes(database)
     rows = []
     for district in registry.districts:
-        limit = allowed_age(district, registry.timezone, now)
+        expected = expected_publish_since(district, registry.timezone, now)
         published = last.get(district.id)
         state = quarantine_state(lake, district.id)
         rows.append(
@@ -47,8 +40,8 @@ def district_status(registry: Registry | None = None, folder: Path | None = None
                 district_id=district.id,
                 enabled=district.enabled,
                 last_published=published,
-                allowed_hours=round(limit.total_seconds() / 3600, 1),
-                stale=district.enabled and (published is None or now - published > limit),
+                expected_since=expected,
+                stale=district.enabled and (published is None or published < expected),
                 quarantine="; ".join(state["reasons"]) if state else None,
             )
         )
@@ -56,10 +49,11 @@ def district_status(registry: Registry | None = None, folder: Path | None = None
 
 
 def print_status(rows: list[DistrictStatus]) -> None:
-    print(f"{'district':24} {'enabled':8} {'last published (UTC)':22} {'allowed':>8}  state")
+    print(f"{'district':24} {'enabled':8} {'last published (UTC)':22} {'expected since (UTC)':22} state")
     for row in rows:
         published = row.last_published.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if row.last_published else "never"
         state = "QUARANTINED: " + row.quarantine if row.quarantine else ("STALE" if row.stale else "ok")
         if not row.enabled:
             state = "disabled"
-        print(f"{row.district_id:24} {row.enabled!s:8} {published:22} {row.allowed_hours:>7}h  {state}")
+        expected = row.expected_since.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+        print(f"{row.district_id:24} {row.enabled!s:8} {published:22} {expected:22} {state}")

@@ -38,7 +38,7 @@ def sync_district(
     """Materialise every fetch and roster asset of one district in one run; failures are reported, not raised."""
     settings = settings or RosterSettings()
     registry = settings.registry()
-    registry.district(district_id)  # a clear error for an unknown district before any run starts
+    provider = registry.district(district_id).provider.key  # a clear error for an unknown district first
     instance = instance or dg.DagsterInstance.get()
     partitions = instance.get_dynamic_partitions(district_partitions.name or "district")
     if district_id not in partitions:
@@ -48,7 +48,7 @@ def sync_district(
         partition_key=district_id,
         instance=instance,
         resources={"settings": settings},
-        tags={FULL_SYNC_TAG: str(full).lower()},
+        tags={FULL_SYNC_TAG: str(full).lower(), "roster/district": district_id, "roster/provider": provider},
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
     )

@@ -123,7 +123,39 @@ def test_weekly_reconciliation_requests_a_full_sync_of_every_enabled_district(se
     requests = weekly_full_reconciliation(context)
     assert sorted(r.partition_key for r in requests) == ["elm", "oak"]
     assert {r.tags["roster/full_sync"] for r in requests} == {"true"}
-    assert {r.run_key for r in requests} == {"full:oak:2026-11-22", "full:elm:2026-11-22"}
+    assert {r.run_key for r in requests} == {
+        "full:oak:2026-11-22T03:00:00+00:00",
+        "full:elm:2026-11-22T03:00:00+00:00",
+    }
+    assert isinstance(
+        weekly_full_reconciliation(
+            dg.build_schedule_context(
+                scheduled_execution_time=datetime(2026, 11, 23, 3, 0, tzinfo=UTC), resources={"settings": resources}
+            )
+        ),
+        dg.SkipReason,
+    )  # Monday
+
+
+def test_a_district_due_for_both_gets_only_the_full_sync_and_full_follows_the_registry_timezone(settings):
+    resources = settings(registry_entry("oak", schedule="0 3 * * *"), timezone="America/Chicago")
+    sunday_3am_chicago = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    assert isinstance(evaluate_nightly(resources, sunday_3am_chicago), dg.SkipReason)
+    context = dg.build_schedule_context(scheduled_execution_time=sunday_3am_chicago, resources={"settings": resources})
+    (full,) = weekly_full_reconciliation(context)
+    assert full.partition_key == "oak" and full.tags["roster/full_sync"] == "true"
+    assert full.tags["roster/district"] == "oak"
+
+
+def test_a_weekday_schedule_is_not_stale_at_the_weekend():
+    from roster_pipeline.checks import expected_publish_since
+    from roster_pipeline.registry import parse_registry
+
+    registry = parse_registry({"districts": [registry_entry("oak", schedule="0 2 * * 1-5")]})
+    saturday_noon = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    assert expected_publish_since(registry.district("oak"), "UTC", saturday_noon) == datetime(
+        2026, 11, 27, 2, 0, tzinfo=UTC
+    )
 
 
 @pytest.fixture
@@ -144,7 +176,8 @@ def test_freshness_names_each_district_older_than_its_schedule_allows(world):
     later = datetime.now(UTC) + timedelta(hours=27)
     stale = stale_districts(registry, database, now=later)
     assert sorted(s["district"] for s in stale) == ["elm", "oak"]
-    assert {s["allowed_hours"] for s in stale} == {26.0}
+    oak = next(s for s in stale if s["district"] == "oak")
+    assert oak["age_hours"] >= 27 and oak["expected_since"] > oak["last_published"]
     assert [row.district_id for row in district_status(registry, world.data_dir) if row.stale] == ["elm"]
 
 
