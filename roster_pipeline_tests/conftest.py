@@ -1,16 +1,19 @@
-"""Shared fixtures: a live OneRoster sandbox server on 127.0.0.1 and small synthetic districts."""
+"""Shared fixtures: a live OneRoster sandbox server on 127.0.0.1, small synthetic districts, a pipeline world."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
 
 from roster_pipeline.sandbox.faults import Faults
 from roster_pipeline.sandbox.generator import DistrictSpec, SyntheticDistrict, generate_district
 from roster_pipeline.sandbox.server import DistrictAuth, SandboxServer
+from roster_pipeline_tests.assets_tests.pipeline_fixtures import PipelineWorld
 
 
 @pytest.fixture
@@ -89,3 +92,12 @@ def served_district(
         )
 
     return serve
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PipelineWorld]:
+    """A pipeline world for end-to-end syncs: a sandbox server, an empty data folder and a Dagster instance."""
+    with SandboxServer() as server, dg.instance_for_test() as instance:
+        data_dir = tmp_path / "data"
+        data_dir.mkdir()
+        yield PipelineWorld(server, data_dir, instance, monkeypatch, [])

@@ -6,21 +6,10 @@ import subprocess
 import sys
 import textwrap
 
-import dagster as dg
 import duckdb
-import pytest
 
 from roster_pipeline.sandbox.generator import DistrictSpec, generate_district
-from roster_pipeline.sandbox.server import SandboxServer
 from roster_pipeline_tests.assets_tests.pipeline_fixtures import PipelineWorld, base_tables, expected_counts, snapshot
-
-
-@pytest.fixture
-def world(tmp_path, monkeypatch):
-    with SandboxServer(token_lifetime_s=3600) as server, dg.instance_for_test() as instance:
-        data_dir = tmp_path / "data"
-        data_dir.mkdir()
-        yield PipelineWorld(server, data_dir, instance, monkeypatch, [])
 
 
 def small(district_id: str, seed: int = 3):

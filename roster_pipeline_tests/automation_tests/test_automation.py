@@ -20,9 +20,8 @@ from roster_pipeline.cli import main as cli_main
 from roster_pipeline.quarantine import quarantine_state
 from roster_pipeline.resources import RosterSettings
 from roster_pipeline.sandbox.generator import DistrictSpec, generate_district
-from roster_pipeline.sandbox.server import SandboxServer
 from roster_pipeline.status import district_status
-from roster_pipeline_tests.assets_tests.pipeline_fixtures import PipelineWorld, snapshot
+from roster_pipeline_tests.assets_tests.pipeline_fixtures import snapshot
 from roster_pipeline_tests.hand_records import (
     district_of,
     enrollment,
@@ -156,14 +155,6 @@ def test_a_weekday_schedule_is_not_stale_at_the_weekend():
     assert expected_publish_since(registry.district("oak"), "UTC", saturday_noon) == datetime(
         2026, 11, 27, 2, 0, tzinfo=UTC
     )
-
-
-@pytest.fixture
-def world(tmp_path, monkeypatch):
-    with SandboxServer() as server, dg.instance_for_test() as instance:
-        data_dir = tmp_path / "data"
-        data_dir.mkdir()
-        yield PipelineWorld(server, data_dir, instance, monkeypatch, [])
 
 
 def test_freshness_names_each_district_older_than_its_schedule_allows(world):
