@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 from roster_pipeline.capabilities import CapabilityReport, load_capabilities
 from roster_pipeline.lake import Lake, SyncRunRecord
-from roster_pipeline.oneroster import EndpointNotOffered, Filter, OneRosterClient, endpoint_spec
+from roster_pipeline.oneroster import EndpointNotOffered, Filter, OneRosterClient, OneRosterError, endpoint_spec
 from roster_pipeline.oneroster.flatten import flatten_records
 from roster_pipeline.oneroster.normalize import parse_datetime
-from roster_pipeline.registry import DistrictConfig
+from roster_pipeline.registry import DistrictConfig, RestSource
 from roster_pipeline.sources import rest_client_for, rest_source_of
 
 # Records modified while the previous sync was paging can carry a dateLastModified just before its start as
@@ -96,6 +96,23 @@ def next_watermark(started_at: str, server_started: datetime | None) -> str:
     return server_started.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def with_credential_hint(error: Exception, district: DistrictConfig) -> Exception:
+    """A refused credential names the environment variables it came from, so the fix is obvious."""
+    source = district.source
+    if not isinstance(error, OneRosterError) or error.status not in (401, 403) or not isinstance(source, RestSource):
+        return error
+    hint = f"check {source.auth.client_id_env} / {source.auth.client_secret_env} (the registry's credential variables)"
+    return OneRosterError(
+        f"{error.detail} — {hint}",
+        label=error.label,
+        endpoint=error.endpoint,
+        offset=error.offset,
+        status=error.status,
+        code_major=error.code_major,
+        description=error.description,
+    )
+
+
 def fetch_endpoint(
     district: DistrictConfig,
     endpoint: str,
@@ -158,8 +175,11 @@ def fetch_endpoint(
         return outcome
     except Exception as error:
         writer.abort()
-        _record(lake, outcome, run_id, started_at, "failed", error=str(error))
-        raise
+        failure = with_credential_hint(error, district)
+        _record(lake, outcome, run_id, started_at, "failed", error=str(failure))
+        if failure is error:
+            raise
+        raise failure from None
     outcome.watermark_to = next_watermark(started_at, server_started)
     batch = writer.commit(choice.mode, choice.watermark_from, outcome.watermark_to)
     lake.set_watermark(district.id, endpoint, outcome.watermark_to, batch.batch_id)

@@ -249,3 +249,13 @@ def test_pages_carry_the_server_clock_from_the_date_header(world):
     with OneRosterClient(world.server.base_url("oak"), auth) as client:
         page = next(iter(client.iter_pages("orgs")))
     assert page.server_date is not None and page.server_date.tzinfo is not None
+
+
+def test_a_wrong_secret_fails_naming_the_district_endpoint_and_credential_variables(world):
+    world.add_rest_district(small("oak"), "oauth2")
+    world.monkeypatch.setenv("OAK_SECRET", "not-the-real-secret")
+    result = world.sync("oak")
+    assert not result.success
+    assert "district 'oak', endpoint" in result.error and "HTTP 401" in result.error
+    assert "check OAK_ID / OAK_SECRET" in result.error
+    assert "not-the-real-secret" not in result.error
