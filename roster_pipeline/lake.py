@@ -175,6 +175,12 @@ class Lake:
         ]
         return [b for b in found if after is None or b.batch_id > after]
 
+    def prune(self, batches: list[Batch]) -> int:
+        """Delete landed batches (the publish decides which are superseded); returns how many went."""
+        for batch in batches:
+            shutil.rmtree(batch.path, ignore_errors=True)
+        return len(batches)
+
     def watermark(self, district_id: str, endpoint: str) -> str | None:
         state = self._read_state(district_id, endpoint)
         return state.get("watermark") if state else None

@@ -139,6 +139,8 @@ class PublishResult:
     malformed: int = 0
     guard: GuardReport = field(default_factory=GuardReport)
     released: bool = False
+    superseded: list[Batch] = field(default_factory=list)
+    pruned: int = 0
 
     @property
     def batches(self) -> int:
@@ -171,6 +173,9 @@ class RosterWarehouse:
             result = self._merge(district_id, schools, guard)
             self._publish_file()
         clear_after_publish(self.lake, district_id)
+        # Only after the publish: the lake keeps, per endpoint, the newest applied full batch and what came
+        # after it — enough to rebuild the district — so it does not grow with every nightly run forever.
+        result.pruned = self.lake.prune(result.superseded)
         return result
 
     def _merge(self, district_id: str, schools: SchoolSettings | None, guard: GuardPolicy) -> PublishResult:
@@ -205,8 +210,20 @@ class RosterWarehouse:
                 con.execute("ROLLBACK")
                 raise
             result.row_counts = self.row_counts(con, district_id)
+            result.superseded = self._superseded_batches(con, district_id)
             con.execute("CHECKPOINT")
         return result
+
+    def _superseded_batches(self, con: duckdb.DuckDBPyConnection, district_id: str) -> list[Batch]:
+        """Applied batches older than their endpoint's newest applied full batch: the lake can let them go."""
+        newest_full = dict(con.execute(OPS_SQL["newest_applied_full"], {"district": district_id}).fetchall())
+        applied = set(con.execute(OPS_SQL["applied_batches"], {"district": district_id}).fetchall())
+        return [
+            batch
+            for endpoint, full_id in newest_full.items()
+            for batch in self.lake.batches(endpoint, district_id)
+            if batch.batch_id < full_id and (endpoint, batch.batch_id) in applied
+        ]
 
     def _run(self, con: duckdb.DuckDBPyConnection, block: str, district_id: str) -> None:
         for statement in _statements(block):

@@ -127,6 +127,7 @@ def roster_tables(context: dg.AssetExecutionContext, settings: RosterSettings):
             metadata={
                 "rows": result.row_counts.get(table, 0),
                 "batches_applied": result.batches,
+                "lake_batches_pruned": result.pruned,
                 "dagster/row_count": result.row_counts.get(table, 0),
             },
         )

@@ -64,6 +64,11 @@ CREATE TABLE IF NOT EXISTS ops.publishes (
 -- name: record_publish
 INSERT INTO ops.publishes VALUES ($district, now(), $batches, $students_removed, $links_removed, $released);
 
+-- name: newest_applied_full
+-- Per endpoint, the newest applied full batch that tombstoned what it did not see: batches applied before it
+-- are no longer needed to rebuild the district's state from the lake.
+SELECT endpoint, max(batch_id) FROM ops.applied_batches WHERE district_id = $district AND mode = 'full' GROUP BY ALL;
+
 -- name: applied_batches
 SELECT endpoint, batch_id FROM ops.applied_batches WHERE district_id = $district;
 

@@ -99,3 +99,23 @@ def test_batch_ids_sort_in_commit_order_not_start_order(warehouse):
     first = commit_first()
     assert second.batch_id < first.batch_id
     assert [b.batch_id for b in warehouse.lake.batches("users", "d1")] == [second.batch_id, first.batch_id]
+
+
+def test_the_lake_keeps_the_newest_applied_full_batch_and_what_came_after(warehouse):
+    def publish(mode: str, records: list[dict], at: datetime) -> str:
+        _, commit = land(warehouse, mode, records, at)
+        batch_id = commit().batch_id
+        warehouse.publish_district("d1")
+        return batch_id
+
+    publish("full", [student("u1", T0)], T0)
+    publish("delta", [student("u2", T0 + timedelta(hours=1))], T0 + timedelta(hours=1))
+    second_full = publish("full", [student("u1", T0), student("u2", T0 + timedelta(hours=1))], T0 + timedelta(days=7))
+    last_delta = publish("delta", [student("u3", T0 + timedelta(days=8))], T0 + timedelta(days=8))
+
+    assert [b.batch_id for b in warehouse.lake.batches("users", "d1")] == [second_full, last_delta]
+    assert sorted(users(warehouse)) == ["u1", "u2", "u3"]
+    # Rebuilding from what the lake kept gives the same state.
+    rebuilt = RosterWarehouse(warehouse.data_dir / "rebuilt", warehouse.lake)
+    rebuilt.publish_district("d1")
+    assert users(rebuilt) == users(warehouse)
