@@ -1,0 +1,58 @@
+"""The district_sync job as the daemon runs it: a real instance, the multiprocess executor, one process per step."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from roster_pipeline.partitions import ensure_district_partitions
+from roster_pipeline.sandbox.generator import DistrictSpec, generate_district
+from roster_pipeline_tests.assets_tests.pipeline_fixtures import expected_counts
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_district_sync_job_runs_with_the_multiprocess_executor_against_a_real_instance(world, tmp_path):
+    district = generate_district(DistrictSpec("oak", seed=2, students_per_school=15))
+    world.add_rest_district(district, "oauth2")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(REPO / "dagster.yaml", home / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(home)) as instance:  # what the registry sensor's first tick does
+        assert ensure_district_partitions(instance, world.settings.registry()) == ["oak"]
+    env = {**os.environ, "DAGSTER_HOME": str(home), "ROSTER_DATA_DIR": str(world.data_dir)}
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "job",
+            "execute",
+            "-m",
+            "roster_pipeline.definitions",
+            "-j",
+            "district_sync",
+            "--tags",
+            json.dumps({"dagster/partition": "oak", "roster/full_sync": "true"}),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output[-3000:]
+    assert "RUN_SUCCESS" in output
+    assert output.count("STEP_SUCCESS") >= 8  # seven fetch steps and the roster step, each its own process
+    assert "oak-secret" not in output
+    with duckdb.connect(str(world.published), read_only=True) as con:
+        students = con.execute("SELECT count(*) FROM students WHERE district_id = 'oak'").fetchone()
+    assert students == (expected_counts(district)["students"],)
