@@ -55,6 +55,12 @@ def test_full_sync_gives_exact_row_counts_in_every_table(world):
         users_run = next(r for r in runs if r[0] == "users")
         assert users_run[3] == len(district.records("users"))
         assert con.execute("SELECT count(*) FROM ops.watermarks WHERE district_id = 'oak'").fetchone() == (7,)
+        # DESIGN: analysts name tables with or without the file's catalog; no schema named `roster` exists.
+        assert con.execute("SELECT count(*) FROM roster.students").fetchone() == (
+            expected_counts(district)["students"],
+        )
+        schemas = {r[0] for r in con.execute("SELECT schema_name FROM information_schema.schemata").fetchall()}
+        assert "roster" not in schemas
 
 
 def test_oauth1_district_syncs_like_oauth2(world):
