@@ -9,13 +9,16 @@
   take dynamic partitions, and a per-district cron (e.g. every 3 days for a very large district) stays data.
 - `weekly_full_reconciliation` requests a full sync of each enabled district when its `full_schedule` fires
   (default Sunday 03:00 in the registry's timezone); a full sync tombstones records a provider deleted without
-  telling (deltas cannot see hard deletes). Where both are due at once only the full sync is requested.
+  telling (deltas cannot see hard deletes). Both schedules look back 24 h, so a fire missed while the daemon was
+  down is caught up once (the run key names district and fire time); the per-district run limit queues a delta
+  and a full sync that fall due together.
 - `freshness_check_schedule` evaluates the per-district freshness check hourly.
 
 Each run is one district's whole sync (all endpoints, then its roster tables). Runs carry the tag
 `roster/provider`, which `dagster.yaml` limits per provider (so one SIS vendor is not hammered).
 """
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import dagster as dg
@@ -27,7 +30,7 @@ from roster_pipeline.registry import DistrictConfig, Registry
 from roster_pipeline.resources import RosterSettings
 
 PROVIDER_TAG = "roster/provider"
-TICK = timedelta(minutes=15)
+LOOKBACK = timedelta(hours=24)
 
 district_sync_job = dg.define_asset_job(
     "district_sync",
@@ -58,30 +61,29 @@ def fired_between(cron: str, timezone: str, start: datetime, end: datetime) -> d
     return latest
 
 
-def due_run_requests(registry: Registry, tick: datetime, *, full: bool) -> list[dg.RunRequest]:
-    """One RunRequest per enabled district whose delta (or full) cron fired in the tick window ending at `tick`.
-
-    When both are due in the same window, only the full sync is requested: it supersedes the delta, and two
-    runs of one district at once would only queue behind each other (`roster/district` is limited to one).
-    """
+def due_run_requests(
+    registry: Registry, tick: datetime, *, full: bool, requested: Callable[[str], bool] = lambda run_key: False
+) -> list[dg.RunRequest]:
+    """One RunRequest per enabled district whose delta (or full) cron fired within LOOKBACK of `tick` and has no
+    run yet (`requested(run_key)`). Looking back, rather than at this tick's 15 minutes only, catches up a fire
+    that a stopped daemon or a failed tick missed; the run key (district and fire time) keeps it to one run."""
     requests = []
     for district in registry.enabled:
-        fire = fired_between(
-            district.full_schedule if full else district.schedule, registry.timezone, tick - TICK, tick
-        )
+        cron = district.full_schedule if full else district.schedule
+        fire = fired_between(cron, registry.timezone, tick - LOOKBACK, tick)
         if fire is None:
             continue
-        if not full and fired_between(district.full_schedule, registry.timezone, tick - TICK, tick) is not None:
-            continue
-        kind = "full" if full else "delta"
-        requests.append(
-            dg.RunRequest(
-                run_key=f"{kind}:{district.id}:{fire.isoformat()}",
-                partition_key=district.id,
-                tags=run_tags(district, full=full),
+        run_key = f"{'full' if full else 'delta'}:{district.id}:{fire.isoformat()}"
+        if not requested(run_key):
+            requests.append(
+                dg.RunRequest(run_key=run_key, partition_key=district.id, tags=run_tags(district, full=full))
             )
-        )
     return requests
+
+
+def run_key_used(instance: dg.DagsterInstance) -> Callable[[str], bool]:
+    """Whether a run with this run key exists (Dagster dedupes schedule run keys only within one tick)."""
+    return lambda run_key: bool(instance.get_run_ids(dg.RunsFilter(tags={"dagster/run_key": run_key}), limit=1))
 
 
 @dg.schedule(
@@ -89,12 +91,14 @@ def due_run_requests(registry: Registry, tick: datetime, *, full: bool) -> list[
     job=district_sync_job,
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Delta sync of each enabled district when its registry `schedule` is due (default 02:00 nightly, "
-    "registry timezone).",
+    "registry timezone); a fire missed in the last 24 h is caught up once.",
 )
 def nightly_delta_sync(context: dg.ScheduleEvaluationContext, settings: RosterSettings):
     assert context.scheduled_execution_time is not None
-    requests = due_run_requests(settings.registry(), context.scheduled_execution_time, full=False)
-    return requests or dg.SkipReason("no enabled district is due for a delta in this 15-minute window")
+    requests = due_run_requests(
+        settings.registry(), context.scheduled_execution_time, full=False, requested=run_key_used(context.instance)
+    )
+    return requests or dg.SkipReason("no enabled district is due for a delta")
 
 
 @dg.schedule(
@@ -102,12 +106,14 @@ def nightly_delta_sync(context: dg.ScheduleEvaluationContext, settings: RosterSe
     job=district_sync_job,
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Full reconciliation of each enabled district when its registry `full_schedule` is due (default "
-    "Sunday 03:00, registry timezone): tombstones what deltas cannot see.",
+    "Sunday 03:00, registry timezone): tombstones what deltas cannot see; a missed fire is caught up once.",
 )
 def weekly_full_reconciliation(context: dg.ScheduleEvaluationContext, settings: RosterSettings):
     assert context.scheduled_execution_time is not None
-    requests = due_run_requests(settings.registry(), context.scheduled_execution_time, full=True)
-    return requests or dg.SkipReason("no enabled district is due for a full sync in this 15-minute window")
+    requests = due_run_requests(
+        settings.registry(), context.scheduled_execution_time, full=True, requested=run_key_used(context.instance)
+    )
+    return requests or dg.SkipReason("no enabled district is due for a full sync")
 
 
 freshness_check_schedule = dg.ScheduleDefinition(

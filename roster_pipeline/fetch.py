@@ -21,6 +21,8 @@ from roster_pipeline.sources import rest_client_for, rest_source_of
 # Records modified while the previous sync was paging can carry a dateLastModified just before its start as
 # the server saw it; re-reading a short window is cheap because merges are idempotent.
 SAFETY_OVERLAP = timedelta(minutes=5)
+# Beyond this, a server's Date header is not believed (see next_watermark).
+MAX_CLOCK_SKEW = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,9 @@ def next_watermark(started_at: str, server_started: datetime | None) -> str:
     """
     local = parse_datetime(started_at)
     assert local is not None
-    if server_started is None or server_started >= local:
+    if server_started is None or server_started >= local or local - server_started > MAX_CLOCK_SKEW:
+        # A Date far behind ours is a stale proxy or a broken clock, not the server's view of "now": trusting it
+        # would make every delta re-read from then and a full sync tombstone almost nothing.
         return started_at
     return server_started.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

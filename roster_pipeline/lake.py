@@ -42,6 +42,14 @@ class Batch:
     watermark_from: str | None
     watermark_to: str | None
     malformed: int = 0
+    committed_at: str | None = None
+
+    @property
+    def snapshot_at(self) -> datetime | None:
+        """When the batch's source snapshot began: the fetch start as the server saw it (a CSV bundle's delivery
+        time), else its commit time."""
+        moment = self.watermark_to or self.committed_at
+        return datetime.fromisoformat(moment.replace("Z", "+00:00")) if moment else None
 
     @property
     def files(self) -> list[str]:
@@ -161,6 +169,7 @@ class Lake:
             watermark_from=manifest.get("watermark_from"),
             watermark_to=manifest.get("watermark_to"),
             malformed=manifest.get("malformed", 0),
+            committed_at=manifest.get("committed_at"),
         )
 
     def batches(self, endpoint: str, district_id: str, after: str | None = None) -> list[Batch]:
@@ -168,17 +177,24 @@ class Lake:
         folder = self.district_dir(endpoint, district_id)
         if not folder.exists():
             return []
-        found = [
-            self.read_batch(p)
-            for p in sorted(folder.iterdir())
-            if not p.name.startswith(".") and (p / BATCH_MANIFEST).exists()
-        ]
+        found = []
+        for path in sorted(folder.iterdir()):
+            if path.name.startswith("."):
+                continue
+            try:
+                found.append(self.read_batch(path))
+            except FileNotFoundError:  # not committed (no manifest), or pruned while we listed
+                continue
         return [b for b in found if after is None or b.batch_id > after]
 
     def prune(self, batches: list[Batch]) -> int:
-        """Delete landed batches (the publish decides which are superseded); returns how many went."""
+        """Delete landed batches (the publish decides which are superseded); returns how many went.
+
+        Each is first renamed to a hidden name, so a half-deleted batch never looks like a complete one."""
         for batch in batches:
-            shutil.rmtree(batch.path, ignore_errors=True)
+            doomed = batch.path.with_name(f".pruned-{batch.batch_id}")
+            os.replace(batch.path, doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
         return len(batches)
 
     def watermark(self, district_id: str, endpoint: str) -> str | None:

@@ -172,10 +172,10 @@ class RosterWarehouse:
         with self._publish_lock():
             result = self._merge(district_id, schools, guard)
             self._publish_file()
+            # Only after the publish, and under the lock so no other publish is listing the lake: drop what the
+            # newest applied full batch supersedes, so the lake does not grow with every nightly run forever.
+            result.pruned = self.lake.prune(result.superseded)
         clear_after_publish(self.lake, district_id)
-        # Only after the publish: the lake keeps, per endpoint, the newest applied full batch and what came
-        # after it — enough to rebuild the district — so it does not grow with every nightly run forever.
-        result.pruned = self.lake.prune(result.superseded)
         return result
 
     def _merge(self, district_id: str, schools: SchoolSettings | None, guard: GuardPolicy) -> PublishResult:
@@ -215,15 +215,26 @@ class RosterWarehouse:
         return result
 
     def _superseded_batches(self, con: duckdb.DuckDBPyConnection, district_id: str) -> list[Batch]:
-        """Applied batches older than their endpoint's newest applied full batch: the lake can let them go."""
+        """Applied batches committed before their endpoint's newest applied full batch began its snapshot.
+
+        What remains (that full batch and every batch committed after its snapshot began) rebuilds the
+        district's current records; a delta committed while that full sync was paging may hold newer versions,
+        so it is kept. Records deleted before the full snapshot are not rebuilt as tombstones.
+        """
         newest_full = dict(con.execute(OPS_SQL["newest_applied_full"], {"district": district_id}).fetchall())
         applied = set(con.execute(OPS_SQL["applied_batches"], {"district": district_id}).fetchall())
-        return [
-            batch
-            for endpoint, full_id in newest_full.items()
-            for batch in self.lake.batches(endpoint, district_id)
-            if batch.batch_id < full_id and (endpoint, batch.batch_id) in applied
-        ]
+        superseded = []
+        for endpoint, full_id in newest_full.items():
+            batches = self.lake.batches(endpoint, district_id)
+            full = next((b for b in batches if b.batch_id == full_id), None)
+            if full is None or full.snapshot_at is None:
+                continue
+            superseded += [
+                b
+                for b in batches
+                if (endpoint, b.batch_id) in applied and b.batch_id < full_id and _committed(b) < full.snapshot_at
+            ]
+        return superseded
 
     def _run(self, con: duckdb.DuckDBPyConnection, block: str, district_id: str) -> None:
         for statement in _statements(block):
@@ -271,19 +282,15 @@ class RosterWarehouse:
         con.execute(MERGE_SQL["stage"], params)
         active_row = con.execute(MERGE_SQL["count_staged"]).fetchone()
         active = int(active_row[0]) if active_row else 0
-        full = {
-            "district": batch.district_id,
-            "batch_id": batch.batch_id,
-            "full": tombstones_unseen(batch),
-            "snapshot_at": parse_datetime(batch.watermark_to) if batch.watermark_to else None,
-        }
+        snapshot = {"district": batch.district_id, "snapshot_at": batch.snapshot_at}
+        full = {**snapshot, "batch_id": batch.batch_id, "full": tombstones_unseen(batch)}
         tombstoned_row = con.execute(MERGE_SQL["tombstone_unseen"].format(table=table), full).fetchone()
         tombstoned = int(tombstoned_row[0]) if tombstoned_row else 0
-        con.execute(MERGE_SQL["drop_older_versions"].format(table=table), {"district": batch.district_id})
+        con.execute(MERGE_SQL["drop_older_versions"].format(table=table), snapshot)
         con.execute(MERGE_SQL["remove_replaced"].format(table=table), {"district": batch.district_id})
         con.execute(
             MERGE_SQL["insert_staged"].format(table=table),
-            {"batch_id": batch.batch_id},
+            {"batch_id": batch.batch_id, "snapshot_at": batch.snapshot_at},
         )
         return active, tombstoned, duplicates
 
@@ -361,6 +368,10 @@ class RosterWarehouse:
         os.replace(tmp, self.published_path)
 
 
+def _committed(batch: Batch) -> datetime:
+    return parse_datetime(batch.committed_at) or datetime.max.replace(tzinfo=UTC)
+
+
 def tombstones_unseen(batch: Batch) -> bool:
     """Whether a batch may tombstone what it did not see: only a full batch, and only if no source record was
     dropped as malformed — a record missing because its row was unreadable has not been deleted."""
@@ -380,8 +391,9 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         columns = ", ".join(f'"{name}" {kind}' for name, kind in schema.items())
         con.execute(
             f"CREATE TABLE IF NOT EXISTS {table} ({columns}, is_deleted BOOLEAN NOT NULL, batch_id VARCHAR, "
-            f"PRIMARY KEY (district_id, sourced_id))"
+            f"snapshot_at TIMESTAMPTZ, tombstoned_at TIMESTAMPTZ, PRIMARY KEY (district_id, sourced_id))"
         )
+        schema.update(snapshot_at="TIMESTAMPTZ", tombstoned_at="TIMESTAMPTZ")
         # A database built by an older version gains the columns the lake schema has grown since (e.g. the
         # OneRoster 1.2 user fields); existing rows read NULL there until their next batch.
         for name, kind in schema.items():

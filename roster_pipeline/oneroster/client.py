@@ -442,7 +442,7 @@ class OneRosterClient:
         next_link = parse_next_link(links)
         # `join` resolves relative links and keeps the server's own percent-encoding.
         next_url = response.request.url.join(next_link) if next_link else None
-        if next_url is not None and _origin(next_url) != _origin(httpx.URL(self.base_url)):
+        if next_url is not None and not _same_server(next_url, httpx.URL(self.base_url)):
             # Following it would send our bearer token (or an OAuth1 signature) to another server, or in clear.
             raise self._error(
                 spec,
@@ -500,6 +500,13 @@ def _http_date(value: str | None) -> datetime | None:
         return parsedate_to_datetime(value).astimezone(UTC)
     except (TypeError, ValueError):
         return None
+
+
+def _same_server(link: httpx.URL, base: httpx.URL) -> bool:
+    """A next link may stay on the provider's origin, or move its host from http to https; nothing else."""
+    if _origin(link) == _origin(base):
+        return True
+    return link.scheme == "https" and base.scheme == "http" and link.host == base.host and link.port in (None, 443)
 
 
 def _origin(url: httpx.URL) -> str:

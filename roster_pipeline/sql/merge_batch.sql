@@ -27,21 +27,33 @@ FROM read_parquet($files, union_by_name = true, hive_partitioning = false)
 WHERE district_id = $district;
 
 -- name: tombstone_unseen
+-- Each row remembers the snapshot of the batch that last wrote it (`snapshot_at`) and, when a full batch
+-- tombstoned it for not being seen, that batch's snapshot (`tombstoned_at`).
 UPDATE {table}
-SET status = 'tobedeleted', is_deleted = true, batch_id = $batch_id
+SET status = 'tobedeleted', is_deleted = true, batch_id = $batch_id,
+    snapshot_at = $snapshot_at, tombstoned_at = $snapshot_at
 WHERE district_id = $district
   AND $full
   AND NOT is_deleted
   AND sourced_id NOT IN (SELECT sourced_id FROM staged)
-  AND (date_last_modified IS NULL OR $snapshot_at IS NULL OR date_last_modified < $snapshot_at);
+  -- only what existed when the full snapshot began: a record changed (or, undated, written) later is not unseen
+  AND (date_last_modified < $snapshot_at
+       OR (date_last_modified IS NULL AND (snapshot_at IS NULL OR snapshot_at < $snapshot_at)));
 
 -- name: drop_older_versions
+-- Keep the newest observation of each record: an older dated version loses; a version from a snapshot taken
+-- before a full sync observed the record gone loses; where a date is missing, the older snapshot loses.
 DELETE FROM staged
 WHERE EXISTS (
     SELECT 1 FROM {table} t
     WHERE t.district_id = $district
       AND t.sourced_id = staged.sourced_id
-      AND t.date_last_modified > staged.date_last_modified
+      AND CASE
+          WHEN t.tombstoned_at IS NOT NULL THEN $snapshot_at < t.tombstoned_at
+          WHEN t.date_last_modified IS NOT NULL AND staged.date_last_modified IS NOT NULL
+              THEN t.date_last_modified > staged.date_last_modified
+          ELSE t.snapshot_at IS NOT NULL AND $snapshot_at < t.snapshot_at
+      END
 );
 
 -- name: remove_replaced
@@ -50,7 +62,9 @@ WHERE district_id = $district AND sourced_id IN (SELECT sourced_id FROM staged);
 
 -- name: insert_staged
 INSERT INTO {table} BY NAME
-SELECT *, status <> 'active' AS is_deleted, $batch_id AS batch_id FROM staged;
+SELECT *, status <> 'active' AS is_deleted, $batch_id AS batch_id, $snapshot_at AS snapshot_at,
+       NULL::TIMESTAMPTZ AS tombstoned_at
+FROM staged;
 
 -- name: count_staged
 SELECT count(*) FILTER (WHERE status = 'active'), count(*) FILTER (WHERE status <> 'active') FROM staged;

@@ -102,6 +102,9 @@ class PipelineWorld:
         return self.data_dir / "roster.duckdb"
 
 
+BOOKKEEPING = {"batch_id", "snapshot_at", "tombstoned_at"}  # which batch wrote a row, not what the row says
+
+
 def snapshot(database: Path, district_id: str) -> dict[str, list[tuple]]:
     """Every analyst table's rows for a district, sorted, without columns that name the batch they came from."""
     con = duckdb.connect(str(database), read_only=True)
@@ -109,7 +112,7 @@ def snapshot(database: Path, district_id: str) -> dict[str, list[tuple]]:
         tables = {}
         # Link history is stamped with publish times, so it differs between any two pipelines by design.
         for table in (*ROSTER_TABLES, *(t for t in DERIVED_TABLES if t != "guardian_link_history")):
-            columns = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall() if row[0] != "batch_id"]
+            columns = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall() if row[0] not in BOOKKEEPING]
             select = ", ".join(f'"{c}"' for c in columns)
             rows = con.execute(f"SELECT {select} FROM {table} WHERE district_id = ?", [district_id]).fetchall()
             tables[table] = sorted(rows, key=repr)

@@ -102,16 +102,17 @@ def test_batch_ids_sort_in_commit_order_not_start_order(warehouse):
 
 
 def test_the_lake_keeps_the_newest_applied_full_batch_and_what_came_after(warehouse):
-    def publish(mode: str, records: list[dict], at: datetime) -> str:
-        _, commit = land(warehouse, mode, records, at)
+    def publish(mode: str, ids: list[str]) -> str:
+        began = datetime.now(UTC)  # a real fetch: the snapshot begins now, the batch commits just after
+        _, commit = land(warehouse, mode, [student(i, began) for i in ids], began)
         batch_id = commit().batch_id
         warehouse.publish_district("d1")
         return batch_id
 
-    publish("full", [student("u1", T0)], T0)
-    publish("delta", [student("u2", T0 + timedelta(hours=1))], T0 + timedelta(hours=1))
-    second_full = publish("full", [student("u1", T0), student("u2", T0 + timedelta(hours=1))], T0 + timedelta(days=7))
-    last_delta = publish("delta", [student("u3", T0 + timedelta(days=8))], T0 + timedelta(days=8))
+    publish("full", ["u1"])
+    publish("delta", ["u2"])
+    second_full = publish("full", ["u1", "u2"])
+    last_delta = publish("delta", ["u3"])
 
     assert [b.batch_id for b in warehouse.lake.batches("users", "d1")] == [second_full, last_delta]
     assert sorted(users(warehouse)) == ["u1", "u2", "u3"]
@@ -119,3 +120,56 @@ def test_the_lake_keeps_the_newest_applied_full_batch_and_what_came_after(wareho
     rebuilt = RosterWarehouse(warehouse.data_dir / "rebuilt", warehouse.lake)
     rebuilt.publish_district("d1")
     assert users(rebuilt) == users(warehouse)
+
+
+def test_pruning_keeps_a_delta_committed_while_the_newest_full_sync_was_paging(warehouse):
+    began = datetime.now(UTC)
+    _, commit = land(warehouse, "full", [student("u1", began)], began)
+    commit()
+    warehouse.publish_district("d1")
+    full_began = datetime.now(UTC)
+    _, commit_full = land(warehouse, "full", [student("u1", began)], full_began)
+    edited = datetime.now(UTC)
+    _, commit_delta = land(warehouse, "delta", [student("u1", edited, "Anna"), student("u2", edited)], edited)
+    delta = commit_delta()
+    warehouse.publish_district("d1")
+    commit_full()
+    warehouse.publish_district("d1")
+    assert delta.batch_id in [b.batch_id for b in warehouse.lake.batches("users", "d1")]
+    rebuilt = RosterWarehouse(warehouse.data_dir / "rebuilt", warehouse.lake)
+    rebuilt.publish_district("d1")
+    assert users(rebuilt) == users(warehouse) == {"u1": ("active", "Anna"), "u2": ("active", "Ann")}
+
+
+def test_a_stale_delta_committed_after_a_full_sync_does_not_revive_what_the_full_sync_saw_deleted(warehouse):
+    _, commit = land(warehouse, "full", [student("u1", T0), student("u2", T0)], T0)
+    commit()
+    warehouse.publish_district("d1")
+    # A slow delta began at T0+1d and saw u2's edit of T0+20h ...
+    _, commit_slow_delta = land(
+        warehouse, "delta", [student("u2", T0 + timedelta(hours=20), "Bea")], T0 + timedelta(days=1)
+    )
+    # ... then u2 was deleted, and a full sync that began later saw it gone and published first.
+    _, commit_full = land(warehouse, "full", [student("u1", T0)], T0 + timedelta(days=1, hours=2))
+    commit_full()
+    warehouse.publish_district("d1", guard=GuardPolicy(max_removed_share=0.5))
+    commit_slow_delta()
+    warehouse.publish_district("d1")
+    assert users(warehouse)["u2"][0] == "tobedeleted"
+
+
+def test_records_without_dates_are_ordered_by_the_snapshot_that_saw_them(warehouse):
+    undated = [{"sourcedId": s, "status": "active", "role": "student", "givenName": "Ann"} for s in ("u1", "u2")]
+    _, commit = land(warehouse, "full", undated, T0)
+    commit()
+    warehouse.publish_district("d1")
+    _, commit_full = land(warehouse, "full", undated, T0 + timedelta(hours=1))  # slow: commits last
+    newer = [{**undated[0], "givenName": "Anna"}, {"sourcedId": "u3", "status": "active", "role": "student"}]
+    _, commit_delta = land(warehouse, "delta", newer, T0 + timedelta(hours=2))
+    commit_delta()
+    warehouse.publish_district("d1")
+    commit_full()
+    warehouse.publish_district("d1")
+    state = users(warehouse)
+    assert state["u1"] == ("active", "Anna")  # the later snapshot's version stays
+    assert state["u3"][0] == "active"  # written after the full snapshot began: not tombstoned

@@ -265,3 +265,12 @@ def test_a_wrong_secret_fails_naming_the_district_endpoint_and_credential_variab
     assert "district 'oak', endpoint" in result.error and "HTTP 401" in result.error
     assert "check OAK_ID / OAK_SECRET" in result.error
     assert "not-the-real-secret" not in result.error
+
+
+def test_a_server_date_far_behind_our_clock_is_not_believed():
+    from datetime import UTC, datetime
+
+    from roster_pipeline.fetch import next_watermark
+
+    stale_proxy = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)  # a week behind
+    assert next_watermark("2026-11-23T10:00:00.250Z", stale_proxy) == "2026-11-23T10:00:00.250Z"

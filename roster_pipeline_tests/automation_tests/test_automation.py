@@ -8,6 +8,7 @@ import dagster as dg
 import duckdb
 import pytest
 import yaml
+from dagster._core.utils import make_new_run_id
 
 from roster_pipeline.automation import (
     PROVIDER_TAG,
@@ -79,71 +80,93 @@ def test_registry_sensor_adds_enabled_districts_and_never_deletes_disabled_ones(
         assert isinstance(skip, dg.SkipReason)
 
 
-def evaluate_nightly(resources: RosterSettings, at: datetime):
-    context = dg.build_schedule_context(scheduled_execution_time=at, resources={"settings": resources})
-    return nightly_delta_sync(context)
+def evaluate(schedule, resources: RosterSettings, instance: dg.DagsterInstance, at: datetime):  # type: ignore[no-untyped-def]
+    context = dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=at, resources={"settings": resources}
+    )
+    return schedule(context)
 
 
-def test_nightly_schedule_requests_each_due_district_with_partition_run_key_and_provider_tag(settings):
+def launch(instance: dg.DagsterInstance, requests) -> list[str]:  # type: ignore[no-untyped-def]
+    """What the daemon does with a tick's requests: a run tagged with each run key. Returns the partitions."""
+    assert not isinstance(requests, dg.SkipReason), requests
+    for request in requests:
+        instance.add_run(
+            dg.DagsterRun(job_name="district_sync", run_id=make_new_run_id(), tags={"dagster/run_key": request.run_key})
+        )
+    return sorted(r.partition_key for r in requests)
+
+
+def test_nightly_schedule_requests_each_due_district_once_with_partition_run_key_and_provider_tag(settings):
     resources = settings(
         registry_entry("oak", provider="powerschool"),
         registry_entry("big", provider="infinite-campus", schedule="0 2 */3 * *"),
         registry_entry("early", schedule="0 1 * * *"),
         registry_entry("off", enabled=False),
     )
-    # 2026-11-22 is day 22: */3 fires on days 1, 4, …, 22, 25, 28.
-    requests = evaluate_nightly(resources, datetime(2026, 11, 22, 2, 0, tzinfo=UTC))
-    by_district = {r.partition_key: r for r in requests}
-    assert sorted(by_district) == ["big", "oak"]
-    assert by_district["oak"].tags[PROVIDER_TAG] == "powerschool"
-    assert by_district["big"].tags[PROVIDER_TAG] == "infinite-campus"
-    assert by_district["oak"].tags["roster/full_sync"] == "false"
-    assert by_district["oak"].run_key == "delta:oak:2026-11-22T02:00:00+00:00"
+    with dg.instance_for_test() as instance:
+        # 2026-11-22 is day 22: */3 fires on days 1, 4, …, 22, 25, 28.
+        requests = evaluate(nightly_delta_sync, resources, instance, datetime(2026, 11, 22, 2, 0, tzinfo=UTC))
+        by_district = {r.partition_key: r for r in requests}
+        assert by_district["oak"].tags[PROVIDER_TAG] == "powerschool"
+        assert by_district["big"].tags[PROVIDER_TAG] == "infinite-campus"
+        assert by_district["oak"].tags["roster/full_sync"] == "false"
+        assert by_district["oak"].tags["roster/district"] == "oak"
+        assert by_district["oak"].run_key == "delta:oak:2026-11-22T02:00:00+00:00"
+        assert launch(instance, requests) == ["big", "early", "oak"]
 
-    next_day = evaluate_nightly(resources, datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
-    assert [r.partition_key for r in next_day] == ["oak"]  # big is every third day
-    assert isinstance(evaluate_nightly(resources, datetime(2026, 11, 23, 2, 15, tzinfo=UTC)), dg.SkipReason)
-    assert [r.partition_key for r in evaluate_nightly(resources, datetime(2026, 11, 23, 1, 0, tzinfo=UTC))] == ["early"]
+        def tick(hour: int, minute: int = 0):  # type: ignore[no-untyped-def]
+            return evaluate(nightly_delta_sync, resources, instance, datetime(2026, 11, 23, hour, minute, tzinfo=UTC))
+
+        assert isinstance(tick(0, 30), dg.SkipReason)  # every due fire already has its run
+        assert launch(instance, tick(1)) == ["early"]
+        assert launch(instance, tick(2)) == ["oak"]  # big is every third day
+        assert isinstance(tick(2, 15), dg.SkipReason)
+
+
+def test_a_fire_missed_while_the_daemon_was_down_is_caught_up_once(settings):
+    resources = settings(registry_entry("oak"))
+    with dg.instance_for_test() as instance:
+        # Nothing ran at 02:00 (daemon down from 01:00 to 09:00): the 09:00 tick catches up, the next does not.
+        late = evaluate(nightly_delta_sync, resources, instance, datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+        assert [r.run_key for r in late] == ["delta:oak:2026-11-23T02:00:00+00:00"]
+        launch(instance, late)
+        again = evaluate(nightly_delta_sync, resources, instance, datetime(2026, 11, 23, 9, 15, tzinfo=UTC))
+        assert isinstance(again, dg.SkipReason)
 
 
 def test_nightly_schedule_follows_the_registry_timezone(settings):
     resources = settings(registry_entry("oak"), timezone="America/Chicago")
-    # 02:00 in Chicago on 23 November (CST, UTC-6) is 08:00 UTC.
-    assert isinstance(evaluate_nightly(resources, datetime(2026, 11, 23, 2, 0, tzinfo=UTC)), dg.SkipReason)
-    requests = evaluate_nightly(resources, datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
-    assert [r.partition_key for r in requests] == ["oak"]
+    with dg.instance_for_test() as instance:
+        # 02:00 in Chicago on 23 November (CST, UTC-6) is 08:00 UTC.
+        (request,) = evaluate(nightly_delta_sync, resources, instance, datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+        assert request.run_key == "delta:oak:2026-11-23T02:00:00-06:00"
 
 
 def test_weekly_reconciliation_requests_a_full_sync_of_every_enabled_district(settings):
     resources = settings(registry_entry("oak"), registry_entry("elm"), registry_entry("off", enabled=False))
-    context = dg.build_schedule_context(
-        scheduled_execution_time=datetime(2026, 11, 22, 3, 0, tzinfo=UTC), resources={"settings": resources}
-    )
-    requests = weekly_full_reconciliation(context)
-    assert sorted(r.partition_key for r in requests) == ["elm", "oak"]
-    assert {r.tags["roster/full_sync"] for r in requests} == {"true"}
-    assert {r.run_key for r in requests} == {
-        "full:oak:2026-11-22T03:00:00+00:00",
-        "full:elm:2026-11-22T03:00:00+00:00",
-    }
-    assert isinstance(
-        weekly_full_reconciliation(
-            dg.build_schedule_context(
-                scheduled_execution_time=datetime(2026, 11, 23, 3, 0, tzinfo=UTC), resources={"settings": resources}
-            )
-        ),
-        dg.SkipReason,
-    )  # Monday
+    with dg.instance_for_test() as instance:
+        sunday = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+        requests = evaluate(weekly_full_reconciliation, resources, instance, sunday)
+        assert {r.tags["roster/full_sync"] for r in requests} == {"true"}
+        assert {r.run_key for r in requests} == {
+            "full:oak:2026-11-22T03:00:00+00:00",
+            "full:elm:2026-11-22T03:00:00+00:00",
+        }
+        assert launch(instance, requests) == ["elm", "oak"]
+        monday = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+        assert isinstance(evaluate(weekly_full_reconciliation, resources, instance, monday), dg.SkipReason)
 
 
-def test_a_district_due_for_both_gets_only_the_full_sync_and_full_follows_the_registry_timezone(settings):
+def test_a_district_due_for_both_gets_both_and_full_follows_the_registry_timezone(settings):
     resources = settings(registry_entry("oak", schedule="0 3 * * *"), timezone="America/Chicago")
     sunday_3am_chicago = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
-    assert isinstance(evaluate_nightly(resources, sunday_3am_chicago), dg.SkipReason)
-    context = dg.build_schedule_context(scheduled_execution_time=sunday_3am_chicago, resources={"settings": resources})
-    (full,) = weekly_full_reconciliation(context)
-    assert full.partition_key == "oak" and full.tags["roster/full_sync"] == "true"
-    assert full.tags["roster/district"] == "oak"
+    with dg.instance_for_test() as instance:
+        (delta,) = evaluate(nightly_delta_sync, resources, instance, sunday_3am_chicago)
+        (full,) = evaluate(weekly_full_reconciliation, resources, instance, sunday_3am_chicago)
+    assert full.partition_key == delta.partition_key == "oak" and full.tags["roster/full_sync"] == "true"
+    # Both carry the district tag, which dagster.yaml limits to one run at a time: they queue, not overlap.
+    assert full.tags["roster/district"] == delta.tags["roster/district"] == "oak"
 
 
 def test_a_weekday_schedule_is_not_stale_at_the_weekend():

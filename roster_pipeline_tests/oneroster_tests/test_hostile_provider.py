@@ -76,3 +76,15 @@ def test_a_record_with_an_unreadable_date_names_district_endpoint_record_and_nex
     message = str(raised.value)
     assert "district 'oak', endpoint users, page offset=" in message
     assert f"record '{broken['sourcedId']}'" in message and "provider must fix this record" in message
+
+
+def test_a_link_may_upgrade_the_same_host_to_https_but_not_downgrade_or_move():
+    import httpx
+
+    from roster_pipeline.oneroster.client import _same_server
+
+    base = httpx.URL("http://sis.example.org/ims/oneroster/v1p1")
+    assert _same_server(httpx.URL("https://sis.example.org/ims/oneroster/v1p1/users?offset=5"), base)
+    assert not _same_server(httpx.URL("https://evil.example.org/users"), base)
+    secure = httpx.URL("https://sis.example.org/ims/oneroster/v1p1")
+    assert not _same_server(httpx.URL("http://sis.example.org/users"), secure)
