@@ -86,34 +86,39 @@ def run_key_used(instance: dg.DagsterInstance) -> Callable[[str], bool]:
     return lambda run_key: bool(instance.get_run_ids(dg.RunsFilter(tags={"dagster/run_key": run_key}), limit=1))
 
 
-@dg.schedule(
-    cron_schedule="*/15 * * * *",
-    job=district_sync_job,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+def build_sync_schedule(name: str, *, full: bool, description: str) -> dg.ScheduleDefinition:
+    """A schedule ticking every 15 minutes that requests the districts whose delta (or full) cron is due."""
+    kind = "full" if full else "delta"
+
+    @dg.schedule(
+        name=name,
+        cron_schedule="*/15 * * * *",
+        job=district_sync_job,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=description,
+    )
+    def sync_schedule(context: dg.ScheduleEvaluationContext, settings: RosterSettings):
+        assert context.scheduled_execution_time is not None
+        tick, used = context.scheduled_execution_time, run_key_used(context.instance)
+        requests = due_run_requests(settings.registry(), tick, full=full, requested=used)
+        return requests or dg.SkipReason(f"no enabled district is due for a {kind} sync")
+
+    return sync_schedule
+
+
+nightly_delta_sync = build_sync_schedule(
+    "nightly_delta_sync",
+    full=False,
     description="Delta sync of each enabled district when its registry `schedule` is due (default 02:00 nightly, "
     "registry timezone); a fire missed in the last 24 h is caught up once.",
 )
-def nightly_delta_sync(context: dg.ScheduleEvaluationContext, settings: RosterSettings):
-    assert context.scheduled_execution_time is not None
-    requests = due_run_requests(
-        settings.registry(), context.scheduled_execution_time, full=False, requested=run_key_used(context.instance)
-    )
-    return requests or dg.SkipReason("no enabled district is due for a delta")
 
-
-@dg.schedule(
-    cron_schedule="*/15 * * * *",
-    job=district_sync_job,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
+weekly_full_reconciliation = build_sync_schedule(
+    "weekly_full_reconciliation",
+    full=True,
     description="Full reconciliation of each enabled district when its registry `full_schedule` is due (default "
     "Sunday 03:00, registry timezone): tombstones what deltas cannot see; a missed fire is caught up once.",
 )
-def weekly_full_reconciliation(context: dg.ScheduleEvaluationContext, settings: RosterSettings):
-    assert context.scheduled_execution_time is not None
-    requests = due_run_requests(
-        settings.registry(), context.scheduled_execution_time, full=True, requested=run_key_used(context.instance)
-    )
-    return requests or dg.SkipReason("no enabled district is due for a full sync")
 
 
 freshness_check_schedule = dg.ScheduleDefinition(
