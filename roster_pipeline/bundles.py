@@ -240,7 +240,13 @@ def _land_bundle(
     run.watermark_from = lake.watermark(district.id, endpoint)
     run.watermark_to = bundle_ref.stamp  # the roster is as of the bundle's delivery
     batch = writer.commit(
-        batch_mode, run.watermark_from, run.watermark_to, malformed=reader.malformed, bundle=bundle_ref.name
+        batch_mode,
+        run.watermark_from,
+        run.watermark_to,
+        malformed=reader.malformed,
+        bundle=bundle_ref.name,
+        # Lets a bulk batch with unreadable rows still tombstone deletions, sparing exactly those records.
+        malformed_ids=sorted(reader.malformed_ids) if reader.all_malformed_identified else None,
     )
     # A crash between this commit and the import log's update re-imports the bundle next time: harmless,
     # since applying the same records again gives the same state.

@@ -43,6 +43,7 @@ class Batch:
     watermark_to: str | None
     malformed: int = 0
     committed_at: str | None = None
+    malformed_ids: tuple[str, ...] | None = None  # sourcedIds of the malformed records, when all are known
 
     @property
     def snapshot_at(self) -> datetime | None:
@@ -170,6 +171,7 @@ class Lake:
             watermark_to=manifest.get("watermark_to"),
             malformed=manifest.get("malformed", 0),
             committed_at=manifest.get("committed_at"),
+            malformed_ids=tuple(manifest["malformed_ids"]) if manifest.get("malformed_ids") is not None else None,
         )
 
     def batches(self, endpoint: str, district_id: str, after: str | None = None) -> list[Batch]:

@@ -283,7 +283,8 @@ class RosterWarehouse:
         active_row = con.execute(MERGE_SQL["count_staged"]).fetchone()
         active = int(active_row[0]) if active_row else 0
         snapshot = {"district": batch.district_id, "snapshot_at": batch.snapshot_at}
-        full = {**snapshot, "batch_id": batch.batch_id, "full": tombstones_unseen(batch)}
+        spared = list(batch.malformed_ids or [])
+        full = {**snapshot, "batch_id": batch.batch_id, "full": tombstones_unseen(batch), "spared": spared}
         tombstoned_row = con.execute(MERGE_SQL["tombstone_unseen"].format(table=table), full).fetchone()
         tombstoned = int(tombstoned_row[0]) if tombstoned_row else 0
         con.execute(MERGE_SQL["drop_older_versions"].format(table=table), snapshot)
@@ -373,14 +374,17 @@ def _committed(batch: Batch) -> datetime:
 
 
 def tombstones_unseen(batch: Batch) -> bool:
-    """Whether a batch may tombstone what it did not see: only a full batch, and only if no source record was
-    dropped as malformed — a record missing because its row was unreadable has not been deleted."""
-    return batch.mode == "full" and batch.malformed == 0
+    """Whether a batch may tombstone what it did not see: only a full batch, and only if every source record it
+    dropped as malformed is known by sourcedId (those are spared) — a record missing because its row was
+    unreadable has not been deleted."""
+    return batch.mode == "full" and (batch.malformed == 0 or batch.malformed_ids is not None)
 
 
 def applied_mode(batch: Batch) -> str:
     if batch.mode == "full" and not tombstones_unseen(batch):
-        return f"full, no tombstones ({batch.malformed} malformed records)"
+        return f"full, no tombstones ({batch.malformed} malformed records, not all identifiable)"
+    if batch.mode == "full" and batch.malformed:
+        return f"full, {batch.malformed} malformed records spared"
     return batch.mode
 
 

@@ -64,6 +64,9 @@ class CsvFileReader:
         self.rows = 0
         self.malformed = 0
         self.problems: list[RowProblem] = []
+        # The sourcedIds of malformed rows where the id itself was readable: a full batch may still tombstone
+        # what it did not see, except these (their records exist; only their rows could not be read).
+        self.malformed_ids: set[str] = set()
 
     def batches(self) -> Iterator[list[dict[str, Any]]]:
         """Yield lists of normalised records, the same shape the REST client's pages hold."""
@@ -76,6 +79,8 @@ class CsvFileReader:
                 record = self._record(row, readers)
             except (CellError, ValueError) as error:
                 self._problem(self.endpoint, row.line, str(error))
+                if sourced_id := row.values.get("sourcedId", "").strip():
+                    self.malformed_ids.add(sourced_id)
                 continue
             if children is not None:
                 record["children"] = children.get(record["sourcedId"], [])
@@ -88,6 +93,11 @@ class CsvFileReader:
                 batch = []
         if batch:
             yield batch
+
+    @property
+    def all_malformed_identified(self) -> bool:
+        """Whether every malformed row's sourcedId is known (rows that are not even valid CSV are not)."""
+        return self.malformed == len(self.malformed_ids)
 
     def _record(self, row: _Row, readers: list[ColumnReader]) -> dict[str, Any]:
         record: dict[str, Any] = {}

@@ -36,6 +36,8 @@ WHERE district_id = $district
   AND $full
   AND NOT is_deleted
   AND sourced_id NOT IN (SELECT sourced_id FROM staged)
+  -- records whose rows the source could not read are not deleted ($spared: their sourcedIds)
+  AND NOT list_contains($spared::VARCHAR[], sourced_id)
   -- only what existed when the full snapshot began: a record changed (or, undated, written) later is not unseen
   AND (date_last_modified < $snapshot_at
        OR (date_last_modified IS NULL AND (snapshot_at IS NULL OR snapshot_at < $snapshot_at)));

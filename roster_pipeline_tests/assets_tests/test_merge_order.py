@@ -89,7 +89,20 @@ def test_a_full_batch_with_malformed_records_does_not_tombstone_what_it_could_no
     assert users(warehouse)["u2"] == ("active", "Ann")
     with duckdb.connect(str(warehouse.published_path), read_only=True) as con:
         modes = [row[0] for row in con.execute("SELECT mode FROM ops.applied_batches ORDER BY batch_id").fetchall()]
-    assert modes == ["full", "full, no tombstones (1 malformed records)"]
+    assert modes == ["full", "full, no tombstones (1 malformed records, not all identifiable)"]
+
+
+def test_a_full_batch_spares_exactly_the_malformed_records_it_can_name_and_tombstones_real_deletions(warehouse):
+    _, commit = land(warehouse, "full", [student(i, T0) for i in ("u1", "u2", "u3")], T0)
+    commit()
+    warehouse.publish_district("d1")
+    # Next week: u2's row is unreadable but its sourcedId is known; u3 was really deleted.
+    writer = warehouse.lake.new_batch("users", "d1")
+    writer.append(flatten_records("users", "d1", [student("u1", T0)]))
+    writer.commit("full", None, iso(T0 + timedelta(days=7)), malformed=1, malformed_ids=["u2"])
+    warehouse.publish_district("d1", guard=GuardPolicy(max_removed_share=0.5))
+    state = users(warehouse)
+    assert (state["u2"][0], state["u3"][0]) == ("active", "tobedeleted")
 
 
 def test_batch_ids_sort_in_commit_order_not_start_order(warehouse):

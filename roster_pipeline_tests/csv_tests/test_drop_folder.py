@@ -113,6 +113,7 @@ def test_absent_file_lands_nothing_and_malformed_rows_are_counted_in_the_run(tmp
     outcome = fetch(district, "orgs", lake)
     assert (outcome.records, outcome.malformed) == (1, 1)
     assert lake.batches("orgs", "pine")[0].malformed == 1  # weighed by the mass-deletion guard
+    assert lake.batches("orgs", "pine")[0].malformed_ids == ("s1",)  # spared, not tombstoned, by a bulk batch
     assert outcome.note == (
         "one: bulk orgs.csv, 1 records, 1 malformed rows "
         "(first: one/orgs.csv, line 3: not an ISO-8601 timestamp: 'yesterday')"
