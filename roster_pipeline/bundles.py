@@ -20,8 +20,8 @@ from typing import Any
 
 import orjson
 
-from roster_pipeline.fetch import FetchOutcome, _now_iso, _record
-from roster_pipeline.lake import Lake, SyncRunRecord, _write_atomic
+from roster_pipeline.fetch import FetchOutcome, _record
+from roster_pipeline.lake import Lake, SyncRunRecord, _write_atomic, now_iso
 from roster_pipeline.oneroster.csv_bundle import open_bundle
 from roster_pipeline.oneroster.csv_manifest import MANIFEST_NAME, BundleError, Manifest
 from roster_pipeline.oneroster.csv_reader import CsvFileReader
@@ -89,7 +89,9 @@ class ImportLog:
         return {entry["key"] for entry in self.entries}
 
     def add(self, bundle: BundleRef, outcome: str, **details: Any) -> None:
-        self.entries.append({"key": bundle.key, "name": bundle.name, "outcome": outcome, "at": _now_iso(), **details})
+        self.entries.append(
+            {"key": bundle.key, "name": bundle.name, "outcome": outcome, "at": now_iso("milliseconds"), **details}
+        )
         _write_atomic(self.path, orjson.dumps(self.entries, option=orjson.OPT_INDENT_2))
 
 
@@ -171,7 +173,7 @@ def fetch_csv_endpoint(
     if endpoint not in district.endpoints:
         outcome.offered, outcome.note = False, "not configured for this district (registry or provider profile)"
         return outcome
-    started, started_at = time.monotonic(), _now_iso()
+    started, started_at = time.monotonic(), now_iso("milliseconds")
     try:
         folder = drop_folder(district, lake, log)
         imports = ImportLog(lake, district.id, endpoint)
@@ -187,7 +189,7 @@ def fetch_csv_endpoint(
     for item in plan.apply:
         if item.error is not None or item.manifest is None:
             rejected = BundleError(f"district '{district.id}', endpoint {endpoint}: {item.error}")
-            _record(lake, outcome, run_id, _now_iso(), "failed", error=str(rejected))
+            _record(lake, outcome, run_id, now_iso("milliseconds"), "failed", error=str(rejected))
             raise rejected
         mode = item.manifest.mode(endpoint)
         if mode == "absent":
@@ -219,7 +221,7 @@ def _land_bundle(
     run_id: str,
 ) -> str:
     """Land one bundle's file of ``endpoint`` as one batch, record the run, and describe it in one line."""
-    started_at, bundle_ref = _now_iso(), item.bundle
+    started_at, bundle_ref = now_iso("milliseconds"), item.bundle
     batch_mode = BATCH_MODES[mode]
     writer = lake.new_batch(endpoint, district.id)
     run = SyncRunRecord(run_id, district.id, endpoint, batch_mode, started_at, started_at, "failed")
@@ -234,7 +236,7 @@ def _land_bundle(
     except Exception as error:
         writer.abort()
         run.error = f"district '{district.id}', endpoint {endpoint}, bundle {bundle_ref.name}: {error}"
-        run.finished_at = _now_iso()
+        run.finished_at = now_iso("milliseconds")
         lake.record_run(run)
         raise BundleError(run.error) from error
     run.watermark_from = lake.watermark(district.id, endpoint)
@@ -251,7 +253,12 @@ def _land_bundle(
     # A crash between this commit and the import log's update re-imports the bundle next time: harmless,
     # since applying the same records again gives the same state.
     lake.set_watermark(district.id, endpoint, run.watermark_to, batch.batch_id)
-    run.outcome, run.records, run.batch_id, run.finished_at = "success", batch.records, batch.batch_id, _now_iso()
+    run.outcome, run.records, run.batch_id, run.finished_at = (
+        "success",
+        batch.records,
+        batch.batch_id,
+        now_iso("milliseconds"),
+    )
     run.extra.update(malformed_rows=reader.malformed, problems=[str(p) for p in reader.problems])
     lake.record_run(run)
     outcome.records += batch.records

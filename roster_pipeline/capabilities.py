@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from roster_pipeline.lake import Lake
+from roster_pipeline.lake import Lake, now_iso
 from roster_pipeline.oneroster import EndpointNotOffered, Filter, OneRosterClient, OneRosterError
 from roster_pipeline.oneroster.endpoints import ENDPOINT_TABLES, EndpointSpec, version_key
 from roster_pipeline.registry import DistrictConfig
@@ -98,7 +98,7 @@ def probe_district(
         provider=district.provider.key,
         version=source.version,
         base_url=source.base_url,
-        probed_at=_now_iso(),
+        probed_at=now_iso("seconds"),
         auth=source.auth.type,
         token_ok=False,
     )
@@ -248,7 +248,3 @@ def format_report(report: CapabilityReport) -> str:
     if missing:
         lines.append(f"skipped until offered: {', '.join(missing)}")
     return "\n".join(lines)
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -99,6 +99,11 @@ def expected_publish_since(district: DistrictConfig, timezone: str, now: datetim
     return next(fires)
 
 
+def is_stale(published: datetime | None, expected_since: datetime) -> bool:
+    """Never published, or not since the latest run that should have published."""
+    return published is None or published < expected_since
+
+
 def last_publishes(database: str) -> dict[str, datetime]:
     """Each district's latest publish, read from the published roster (empty before the first publish)."""
     try:
@@ -116,7 +121,7 @@ def stale_districts(registry: Registry, database: str, now: datetime | None = No
     for district in registry.enabled:
         expected = expected_publish_since(district, registry.timezone, now)
         published = last.get(district.id)
-        if published is None or published < expected:
+        if is_stale(published, expected):
             stale.append(
                 {
                     "district": district.id,

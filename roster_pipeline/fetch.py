@@ -8,10 +8,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from roster_pipeline.capabilities import CapabilityReport, load_capabilities
-from roster_pipeline.lake import Lake, SyncRunRecord
+from roster_pipeline.lake import Lake, SyncRunRecord, now_iso
 from roster_pipeline.oneroster import EndpointNotOffered, Filter, OneRosterClient, OneRosterError, endpoint_spec
 from roster_pipeline.oneroster.flatten import flatten_records
 from roster_pipeline.oneroster.normalize import parse_datetime
@@ -150,7 +150,7 @@ def fetch_endpoint(
         outcome.note = f"not offered by the provider (capability check of {capabilities.probed_at}); skipped"
         return outcome
     started = time.monotonic()
-    started_at = _now_iso()
+    started_at = now_iso("milliseconds")
     server_started: datetime | None = None
     writer = lake.new_batch(endpoint, district.id)
     try:
@@ -203,7 +203,7 @@ def _record(
             endpoint=outcome.endpoint,
             mode=outcome.mode,
             started_at=started_at,
-            finished_at=_now_iso(),
+            finished_at=now_iso("milliseconds"),
             outcome=result,
             records=outcome.records,
             pages=outcome.pages,
@@ -214,7 +214,3 @@ def _record(
             error=error,
         )
     )
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

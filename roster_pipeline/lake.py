@@ -49,8 +49,12 @@ class Batch:
     def snapshot_at(self) -> datetime | None:
         """When the batch's source snapshot began: the fetch start as the server saw it (a CSV bundle's delivery
         time), else its commit time."""
-        moment = self.watermark_to or self.committed_at
-        return datetime.fromisoformat(moment.replace("Z", "+00:00")) if moment else None
+        return _instant(self.watermark_to or self.committed_at)
+
+    @property
+    def committed(self) -> datetime:
+        """When the batch was committed (the far future for a manifest that lacks it, so it is never pruned)."""
+        return _instant(self.committed_at) or datetime.max.replace(tzinfo=UTC)
 
     @property
     def files(self) -> list[str]:
@@ -132,7 +136,7 @@ class BatchWriter:
             "watermark_from": watermark_from,
             "watermark_to": watermark_to,
             "malformed": malformed,
-            "committed_at": _now_iso(),
+            "committed_at": now_iso(),
             **extra,
         }
         (self.tmp_path / BATCH_MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
@@ -204,7 +208,7 @@ class Lake:
         return state.get("watermark") if state else None
 
     def set_watermark(self, district_id: str, endpoint: str, watermark: str, batch_id: str) -> None:
-        state = {"watermark": watermark, "batch_id": batch_id, "updated_at": _now_iso()}
+        state = {"watermark": watermark, "batch_id": batch_id, "updated_at": now_iso()}
         _write_atomic(self._watermark_dir(district_id) / f"{endpoint}.json", orjson.dumps(state))
 
     def clear_watermark(self, district_id: str, endpoint: str) -> None:
@@ -242,8 +246,13 @@ def new_batch_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:8]
 
 
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+def _instant(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def now_iso(timespec: str = "microseconds") -> str:
+    """The current UTC instant as ISO-8601 with a `Z`, the form every timestamp we write takes."""
+    return datetime.now(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def _write_atomic(path: Path, content: bytes) -> None:

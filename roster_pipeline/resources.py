@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from roster_pipeline.lake import Lake
-from roster_pipeline.registry import Registry, load_registry
+from roster_pipeline.registry import Registry, data_dir, load_registry
 from roster_pipeline.warehouse import RosterWarehouse
 
 
@@ -25,7 +25,7 @@ class RosterSettings(dg.ConfigurableResource):
 
     @property
     def data_path(self) -> Path:
-        return Path(self.data_dir or os.environ.get("ROSTER_DATA_DIR", "data")).resolve()
+        return Path(self.data_dir).resolve() if self.data_dir else data_dir()
 
     def registry(self) -> Registry:
         explicit = self.districts_file or os.environ.get("ROSTER_DISTRICTS_FILE")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from roster_pipeline.checks import expected_publish_since, last_publishes
+from roster_pipeline.checks import expected_publish_since, is_stale, last_publishes
 from roster_pipeline.lake import Lake
 from roster_pipeline.quarantine import quarantine_state
 from roster_pipeline.registry import Registry, data_dir, load_registry
@@ -41,7 +41,7 @@ def district_status(registry: Registry | None = None, folder: Path | None = None
                 enabled=district.enabled,
                 last_published=published,
                 expected_since=expected,
-                stale=district.enabled and (published is None or published < expected),
+                stale=district.enabled and is_stale(published, expected),
                 quarantine="; ".join(state["reasons"]) if state else None,
             )
         )

@@ -28,7 +28,6 @@ import polars as pl
 
 from roster_pipeline.lake import Batch, Lake
 from roster_pipeline.oneroster.flatten import lake_schema
-from roster_pipeline.oneroster.normalize import parse_datetime
 from roster_pipeline.quarantine import (
     DistrictQuarantined,
     GuardPolicy,
@@ -232,7 +231,7 @@ class RosterWarehouse:
             superseded += [
                 b
                 for b in batches
-                if (endpoint, b.batch_id) in applied and b.batch_id < full_id and _committed(b) < full.snapshot_at
+                if (endpoint, b.batch_id) in applied and b.batch_id < full_id and b.committed < full.snapshot_at
             ]
         return superseded
 
@@ -367,10 +366,6 @@ class RosterWarehouse:
         with open(tmp, "rb") as handle:  # durable before it becomes the published file
             os.fsync(handle.fileno())
         os.replace(tmp, self.published_path)
-
-
-def _committed(batch: Batch) -> datetime:
-    return parse_datetime(batch.committed_at) or datetime.max.replace(tzinfo=UTC)
 
 
 def tombstones_unseen(batch: Batch) -> bool:
