@@ -2,15 +2,17 @@
 
 ``roster-pipeline check DISTRICT`` asks for a token, then for each endpoint: is it offered; does the
 ``dateLastModified`` filter work (a far-future bound must return nothing, the epoch everything); is the page
-size honoured; does the server send ``X-Total-Count`` and ``Link``. The report is printed and stored as
-``<lake>/_state/district=<id>/capabilities.json``; the fetch reads it to choose full syncs where the filter is
-broken and to skip endpoints the provider does not offer.
+size honoured; does the server send ``X-Total-Count`` and ``Link``; can the first page's records be read, and
+if not, which field is to blame (a provider garbling one field everywhere wants ``ignore_fields``). The report
+is printed and stored as ``<lake>/_state/district=<id>/capabilities.json``; the fetch reads it to choose full
+syncs where the filter is broken and to skip endpoints the provider does not offer.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -20,8 +22,9 @@ from typing import Any
 import orjson
 
 from roster_pipeline.lake import Lake, now_iso
-from roster_pipeline.oneroster import EndpointNotOffered, Filter, OneRosterClient, OneRosterError
+from roster_pipeline.oneroster import EndpointNotOffered, Filter, OneRosterClient, OneRosterError, Page
 from roster_pipeline.oneroster.endpoints import ENDPOINT_TABLES, EndpointSpec, version_key
+from roster_pipeline.oneroster.flatten import flatten_records, ignorable_fields
 from roster_pipeline.registry import DistrictConfig
 from roster_pipeline.sources import rest_client_for, rest_source_of, token_scope
 
@@ -47,6 +50,8 @@ class EndpointCapability:
     page_size_served: int | None = None
     page_size_honoured: bool | None = None
     filter_works: bool | None = None
+    malformed: int | None = None  # records of the first page that cannot be read
+    malformed_fields: dict[str, int] = field(default_factory=dict)  # ...and the fields to blame, with counts
     notes: list[str] = field(default_factory=list)
 
 
@@ -116,15 +121,20 @@ def probe_district(
             report.auth = f"oauth2 client credentials (scope asked: {asked or 'none'})"
             report.granted_scope = grant.get("scope")
         for spec in ENDPOINT_TABLES[version]:
-            capability = probe_endpoint(client, spec, configured=spec.name in district.endpoints)
+            capability = probe_endpoint(
+                client, spec, configured=spec.name in district.endpoints, ignored=district.ignored(spec.name)
+            )
             report.endpoints[spec.name] = capability
             if capability.configured and capability.required and not capability.offered:
                 report.problems.append(f"required endpoint {spec.name} did not answer: {'; '.join(capability.notes)}")
     return report
 
 
-def probe_endpoint(client: OneRosterClient, spec: EndpointSpec, *, configured: bool = True) -> EndpointCapability:
-    """Probe one endpoint: offered, page size, paging headers, and the dateLastModified filter."""
+def probe_endpoint(
+    client: OneRosterClient, spec: EndpointSpec, *, configured: bool = True, ignored: frozenset[str] = frozenset()
+) -> EndpointCapability:
+    """Probe one endpoint: offered, page size, paging headers, the dateLastModified filter, and whether the
+    first page's records can be read (``ignored`` names fields the registry or profile says not to read)."""
     capability = EndpointCapability(spec.name, spec.required, configured, offered=None)
     # Probe every endpoint as optional, so "not offered" is a finding rather than an exception.
     probe = replace(spec, required=False)
@@ -148,7 +158,20 @@ def probe_endpoint(client: OneRosterClient, spec: EndpointSpec, *, configured: b
     if capability.page_size_honoured is False:
         capability.notes.append(f"asked for {limit} records per page, the server sent {served}")
     capability.filter_works = _filter_works(client, probe, limit, served, first.total, capability.notes)
+    _readable(capability, first, ignored)
     return capability
+
+
+def _readable(capability: EndpointCapability, first: Page, ignored: frozenset[str]) -> None:
+    """Read the first page as a fetch would, and say which records, and which fields, cannot be read."""
+    problems = list(first.malformed)
+    flatten_records(capability.endpoint, "probe", first.records, ignored, problems=problems, first_position=None)
+    capability.malformed = len(problems)
+    capability.malformed_fields = dict(Counter(p.field for p in problems if p.field).most_common())
+    if problems:
+        capability.notes.append(
+            f"{len(problems)} of {first.served} records on the first page cannot be read (first: {problems[0]})"
+        )
 
 
 def _page_size_honoured(
@@ -247,4 +270,20 @@ def format_report(report: CapabilityReport) -> str:
     missing = [c.endpoint for c in report.endpoints.values() if c.configured and c.offered is False]
     if missing:
         lines.append(f"skipped until offered: {', '.join(missing)}")
+    lines.extend(_ignore_advice(report))
     return "\n".join(lines)
+
+
+def _ignore_advice(report: CapabilityReport) -> list[str]:
+    """Where one field makes most of a first page unreadable, the registry line that would land those records."""
+    advice = []
+    for cap in report.endpoints.values():
+        if not cap.configured or not cap.malformed or not cap.malformed_fields:
+            continue
+        name, count = next(iter(cap.malformed_fields.items()))
+        if count * 2 >= cap.malformed and name in ignorable_fields(cap.endpoint):
+            advice.append(
+                f"{cap.endpoint}: field {name} is unreadable in {count} records — if the provider garbles it "
+                f"everywhere, add `ignore_fields: {{{cap.endpoint}: [{name}]}}` to district '{report.district_id}'"
+            )
+    return ["", *advice] if advice else []

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from roster_pipeline.oneroster.endpoints import BASE_PATHS, VERSION_KEYS
+from roster_pipeline.oneroster.flatten import ENDPOINT_COLUMNS, ignorable_fields
 from roster_pipeline.oneroster.providers import API, PROVIDERS, ProviderProfile
 
 DEFAULT_SCHEDULE = "0 2 * * *"
@@ -114,6 +115,13 @@ class DistrictConfig:
     enabled: bool = True
     max_removed_share: float = 0.10
     max_malformed: int = 100
+    # Fields this district's provider garbles, beyond its profile's: (endpoint, fields) pairs.
+    ignore_fields: tuple[tuple[str, frozenset[str]], ...] = ()
+
+    def ignored(self, endpoint: str) -> frozenset[str]:
+        """Fields of ``endpoint`` records not to read: the provider profile's known garbage and this district's."""
+        own = dict(self.ignore_fields).get(endpoint, frozenset())
+        return self.provider.ignored(endpoint) | own
 
     def secret(self, env_name: str) -> str:
         """The value of a credential variable; a missing one is reported by name, never by value."""
@@ -258,6 +266,7 @@ class _DistrictChecker:
         if not isinstance(enabled, bool):
             self.problem("enabled", f"'{enabled}' must be true or false")
         share, malformed = self.guard()
+        ignore_fields = self.ignore_fields()
         if len(self.problems) > before or provider is None or source is None or not isinstance(district_id, str):
             return None
         return DistrictConfig(
@@ -273,6 +282,7 @@ class _DistrictChecker:
             enabled=enabled,
             max_removed_share=share,
             max_malformed=malformed,
+            ignore_fields=ignore_fields,
         )
 
     def guard(self) -> tuple[float, int]:
@@ -425,6 +435,29 @@ class _DistrictChecker:
                 f"provider '{provider.key}' does not offer {not_offered} (it offers {offered}){_about(provider)}",
             )
         return tuple(e for e in KNOWN_ENDPOINTS if e in requested)
+
+    def ignore_fields(self) -> tuple[tuple[str, frozenset[str]], ...]:
+        """``ignore_fields: {classes: [periods]}``: record fields this district's provider garbles, not to be read."""
+        section = self.entry.get("ignore_fields", {}) or {}
+        if not isinstance(section, dict):
+            self.problem("ignore_fields", "must map endpoint names to lists of field names, e.g. {classes: [periods]}")
+            return ()
+        pairs = []
+        for endpoint, fields in section.items():
+            where = f"ignore_fields.{endpoint}"
+            if endpoint not in ENDPOINT_COLUMNS:
+                self.problem(where, f"unknown endpoint (allowed: {', '.join(ENDPOINT_COLUMNS)})")
+                continue
+            readable = sorted(ignorable_fields(endpoint))
+            if not isinstance(fields, list) or not all(isinstance(name, str) for name in fields):
+                self.problem(where, "must be a list of field names")
+                continue
+            unknown = [name for name in fields if name not in readable]
+            if unknown:
+                self.problem(where, f"{unknown} cannot be ignored (fields of {endpoint}: {', '.join(readable)})")
+                continue
+            pairs.append((endpoint, frozenset(fields)))
+        return tuple(pairs)
 
     def schools(self) -> tuple[tuple[SchoolSetting, ...], bool]:
         section = self.entry.get("schools", {})

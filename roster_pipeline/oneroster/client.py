@@ -36,7 +36,7 @@ import orjson
 from .endpoints import EndpointSpec, endpoint_spec, version_key
 from .errors import AuthenticationFailed, EndpointNotOffered, OneRosterError
 from .filters import Filter
-from .normalize import normalize_record, parse_status_info
+from .normalize import RecordProblem, parse_status_info, read_record
 from .providers import ProviderProfile
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,12 @@ class Page:
     raw_bytes: int
     link_header: bool = False
     server_date: datetime | None = None  # the response's HTTP Date: the server's clock, for delta watermarks
+    malformed: tuple[RecordProblem, ...] = ()  # records the server sent that could not be read, left out
+
+    @property
+    def served(self) -> int:
+        """How many records the server sent on this page, readable or not (what paging counts)."""
+        return len(self.records) + len(self.malformed)
 
 
 @dataclass
@@ -133,6 +139,12 @@ class _Response:
     raw_bytes: int
     has_links: bool
     server_date: datetime | None = None
+    malformed: tuple[RecordProblem, ...] = ()
+    first_id: Any = None  # the first record's sourcedId as sent, readable or not
+
+    @property
+    def served(self) -> int:
+        return len(self.records) + len(self.malformed)
 
 
 class OneRosterClient:
@@ -204,6 +216,9 @@ class OneRosterClient:
     def iter_pages(self, spec: EndpointSpec | str, filter: Filter | str | None = None) -> Iterator[Page]:
         """Yield every page of ``spec`` in order, each record normalised (see ``normalize_record``).
 
+        A record that cannot be read (not an object, no sourcedId, an unreadable timestamp) is left out of the
+        page's ``records`` and described in its ``malformed``, so one bad record never costs the rest.
+
         ``filter`` (a ``Filter`` or its wire text) is sent as the ``filter`` query parameter. Raises
         ``EndpointNotOffered`` when an optional endpoint answers 403/404/501, ``OneRosterError`` for any
         other failure that retries did not cure.
@@ -213,8 +228,8 @@ class OneRosterClient:
         filter_text = None if filter is None else str(filter)
         limit = self.page_size
         first = self._get(spec, self._page_url(spec, 0, limit, filter_text), 0)
-        served, total, next_url, has_links = len(first.records), first.total, first.next_url, first.has_links
-        first_id = first.records[0].get("sourcedId") if served else None
+        served, total, next_url, has_links = first.served, first.total, first.next_url, first.has_links
+        first_id = first.first_id
         page = self._page(spec, first, 0, 0)
         del first  # this frame outlives the page: hold no records the consumer has let go of
         yield page
@@ -230,8 +245,21 @@ class OneRosterClient:
             yield from self._pages_by_offset(spec, filter_text, served, first_id)
 
     def fetch_all(self, spec: EndpointSpec | str, filter: Filter | str | None = None) -> list[dict[str, Any]]:
-        """All records of ``spec`` as one list (convenient for small endpoints; prefer ``iter_pages``)."""
-        return [record for page in self.iter_pages(spec, filter) for record in page.records]
+        """All records of ``spec`` as one list (convenient for small endpoints; prefer ``iter_pages``).
+
+        Stricter than ``iter_pages``: a record that cannot be read raises ``OneRosterError`` naming it.
+        """
+        records: list[dict[str, Any]] = []
+        for page in self.iter_pages(spec, filter):
+            if page.malformed:
+                raise OneRosterError(
+                    f"{page.malformed[0]} — the provider must fix this record",
+                    label=self.label,
+                    endpoint=page.endpoint,
+                    offset=page.offset,
+                )
+            records.extend(page.records)
+        return records
 
     def get_page(
         self, spec: EndpointSpec | str, offset: int = 0, limit: int | None = None, filter: Filter | str | None = None
@@ -287,7 +315,7 @@ class OneRosterClient:
                 del future
                 submit_next()
                 number += 1
-                next_offset, last_count = offset + len(page.records), len(page.records)
+                next_offset, last_count = offset + page.served, page.served
                 latest_total = page.total if page.total is not None else latest_total
                 yield page
                 del page
@@ -300,10 +328,10 @@ class OneRosterClient:
         while last_count >= step or next_offset < latest_total:
             url = self._page_url(spec, next_offset, step, filter_text)
             page = self._page(spec, self._get(spec, url, next_offset), next_offset, number)
-            if not page.records:
+            if not page.served:
                 return
             number += 1
-            last_count = len(page.records)
+            last_count = page.served
             next_offset += last_count
             latest_total = page.total if page.total is not None else latest_total
             yield page
@@ -317,13 +345,13 @@ class OneRosterClient:
                 raise self._error(spec, offset, f"Link rel=next loops back to {url}")
             seen.add(str(url))
             response = self._get(spec, url, offset)
-            if not response.records:
+            if not response.served:
                 return
             url = response.next_url
             page = self._page(spec, response, offset, number)
             del response
             number += 1
-            offset += len(page.records)
+            offset += page.served
             yield page
             del page
 
@@ -333,9 +361,9 @@ class OneRosterClient:
         number, offset = 1, served
         while True:
             response = self._get(spec, self._page_url(spec, offset, self.page_size, filter_text), offset)
-            if not response.records:
+            if not response.served:
                 return
-            page_first_id = response.records[0].get("sourcedId")
+            page_first_id = response.first_id
             if page_first_id is not None and page_first_id == first_id:
                 # Without this a server that ignores `offset` would be paged forever.
                 raise self._error(spec, offset, "server ignores the offset parameter (same page returned again)")
@@ -343,7 +371,7 @@ class OneRosterClient:
             page = self._page(spec, response, offset, number)
             del response
             number += 1
-            offset += len(page.records)
+            offset += page.served
             yield page
             del page
 
@@ -358,6 +386,7 @@ class OneRosterClient:
             response.raw_bytes,
             response.has_links,
             response.server_date,
+            response.malformed,
         )
 
     # --- one request -------------------------------------------------------------------------------
@@ -424,18 +453,15 @@ class OneRosterClient:
         records = payload.get(spec.envelope_key) if isinstance(payload, dict) else None
         if not isinstance(records, list):
             raise self._error(spec, offset, f"response has no {spec.envelope_key!r} array", status=200)
-        for record in records:
-            try:
-                normalize_record(spec.name, record)
-            except ValueError as exc:
-                sourced_id = record.get("sourcedId") if isinstance(record, dict) else None
-                raise self._error(
-                    spec,
-                    offset,
-                    f"record {sourced_id!r}: {exc} — the provider must fix this record; nothing of this endpoint "
-                    "was landed in this run",
-                    status=200,
-                ) from None
+        first_id = records[0].get("sourcedId") if records and isinstance(records[0], dict) else None
+        readable: list[dict[str, Any]] = []
+        malformed: list[RecordProblem] = []
+        for position, record in enumerate(records, start=offset):
+            read = read_record(spec.name, record, position)
+            if isinstance(read, RecordProblem):
+                malformed.append(read)
+            else:
+                readable.append(read)
         total_header = response.headers.get("X-Total-Count")
         total = int(total_header) if total_header and total_header.strip().isdigit() else None
         links = response.headers.get_list("Link")
@@ -451,7 +477,16 @@ class OneRosterClient:
                 " refusing to send credentials there — check the provider's base_url",
                 status=response.status_code,
             )
-        return _Response(records, total, next_url, len(body), bool(links), _http_date(response.headers.get("Date")))
+        return _Response(
+            readable,
+            total,
+            next_url,
+            len(body),
+            bool(links),
+            _http_date(response.headers.get("Date")),
+            tuple(malformed),
+            first_id,
+        )
 
     # --- errors ------------------------------------------------------------------------------------
 

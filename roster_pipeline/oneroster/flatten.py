@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import polars as pl
 
-from roster_pipeline.oneroster.normalize import parse_bool, parse_datetime
+from roster_pipeline.oneroster.normalize import FieldError, RecordProblem, parse_bool, parse_datetime
 
 # Fields every OneRoster base record carries (spec 1.1 §4.13.1), handled the same on every endpoint.
 COMMON_FIELDS = ("sourcedId", "status", "dateLastModified", "metadata")
@@ -86,6 +86,8 @@ def _texts(value: Any) -> list[str]:
     if isinstance(value, str):
         # Some servers send a comma-separated string where the spec says array.
         return [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list):
+        raise TypeError("not a list")
     return [str(item) for item in value if item is not None and item != ""]
 
 
@@ -236,6 +238,19 @@ ENDPOINT_COLUMNS: dict[str, tuple[Column, ...]] = {
     ),
 }
 
+# The common fields that need converting, read (and reported) like any other column.
+BASE_COLUMNS = (
+    Column("dateLastModified", "date_last_modified", pl.Datetime("us", "UTC"), lambda value: _timestamp(value)),
+    Column("metadata", "metadata", pl.Utf8(), lambda value: _json(value)),
+)
+_KINDS: dict[type, str] = {
+    pl.String: "text",
+    pl.Boolean: "a boolean",
+    pl.List: "a list",
+    pl.Datetime: "an ISO-8601 timestamp",
+    pl.Struct: "an object",
+}
+
 BASE_SCHEMA: dict[str, pl.DataType] = {
     "district_id": pl.Utf8(),
     "sourced_id": pl.Utf8(),
@@ -243,6 +258,11 @@ BASE_SCHEMA: dict[str, pl.DataType] = {
     "date_last_modified": pl.Datetime("us", "UTC"),
     "metadata": pl.Utf8(),
 }
+
+
+def ignorable_fields(endpoint: str) -> frozenset[str]:
+    """The fields of ``endpoint`` a profile or registry may tell us not to read (all but the common ones)."""
+    return frozenset(key for column in ENDPOINT_COLUMNS[endpoint] for key in column.keys)
 
 
 def lake_schema(endpoint: str) -> dict[str, pl.DataType]:
@@ -258,34 +278,66 @@ def flatten_records(
     district_id: str,
     records: Iterable[Mapping[str, Any]],
     ignored: Iterable[str] = (),
+    *,
+    problems: list[RecordProblem] | None = None,
+    first_position: int | None = 0,
 ) -> pl.DataFrame:
     """Turn normalized OneRoster records of one endpoint into a frame with the endpoint's lake schema.
 
     ``ignored`` names fields a provider is known to fill with garbage (its profile's ``ignored_fields``):
     they are neither converted nor kept in ``extra``, so their columns stay empty.
-    Raises ValueError naming the record when a record has no sourcedId (it could never be merged).
+    A record that cannot be read (no sourcedId, a field of the wrong shape) raises ValueError naming it and the
+    field — unless ``problems`` is given: then it is described there and left out, and the others land.
+    ``first_position`` is the first record's position in the collection, for those messages (``None``: unknown).
     """
     skipped = frozenset(ignored)
     columns = tuple(column for column in ENDPOINT_COLUMNS[endpoint] if column.key not in skipped)
     blank = [column for column in ENDPOINT_COLUMNS[endpoint] if column.key in skipped]
     known = set(COMMON_FIELDS).union(*(column.keys for column in ENDPOINT_COLUMNS[endpoint])) | skipped
     data: dict[str, list[Any]] = {name: [] for name in lake_schema(endpoint)}
-    for position, record in enumerate(records):
-        sourced_id = _text(record.get("sourcedId"))
-        if sourced_id is None:
-            raise ValueError(f"endpoint {endpoint}, record #{position + 1} in page: no sourcedId")
-        data["district_id"].append(district_id)
-        data["sourced_id"].append(sourced_id)
-        data["status"].append(_text(record.get("status")) or "active")
-        data["date_last_modified"].append(_timestamp(record.get("dateLastModified")))
-        data["metadata"].append(_json(record.get("metadata")))
-        for column in columns:
-            data[column.name].append(column.value(record))
+    for index, record in enumerate(records):
+        try:
+            row = _row(district_id, record, columns)
+        except ValueError as error:
+            position = None if first_position is None else first_position + index
+            problem = RecordProblem.of(record, position, str(error), getattr(error, "field", None))
+            if problems is None:
+                raise ValueError(f"endpoint {endpoint}, {problem}") from None
+            problems.append(problem)
+            continue
+        for name, value in row.items():
+            data[name].append(value)
         for column in blank:
             data[column.name].append(column.convert(None))
         extra = {key: value for key, value in record.items() if key not in known}
         data["extra"].append(_json(extra))
     return pl.DataFrame([_series(name, data[name], dtype) for name, dtype in lake_schema(endpoint).items()])
+
+
+def _row(district_id: str, record: Mapping[str, Any], columns: Iterable[Column]) -> dict[str, Any]:
+    """One record's column values, or FieldError for the first field that cannot be read."""
+    sourced_id = _text(record.get("sourcedId"))
+    if sourced_id is None:
+        raise ValueError("no sourcedId")
+    row = {
+        "district_id": district_id,
+        "sourced_id": sourced_id,
+        "status": _text(record.get("status")) or "active",
+        "date_last_modified": _read(BASE_COLUMNS[0], record),
+        "metadata": _read(BASE_COLUMNS[1], record),
+    }
+    for column in columns:
+        row[column.name] = _read(column, record)
+    return row
+
+
+def _read(column: Column, record: Mapping[str, Any]) -> Any:
+    try:
+        return column.value(record)
+    except (TypeError, ValueError, AttributeError):
+        sent = next((record[key] for key in column.keys if key in record), None)
+        shown = repr(sent) if len(repr(sent)) <= 60 else repr(sent)[:57] + "..."
+        raise FieldError(column.key, f"expected {_KINDS.get(type(column.dtype), 'a value')}, got {shown}") from None
 
 
 def _series(name: str, values: list[Any], dtype: pl.DataType) -> pl.Series:

@@ -41,6 +41,8 @@ def parse_datetime(value: str | datetime | date | None) -> datetime | None:
         parsed = value
     elif isinstance(value, date):
         parsed = datetime(value.year, value.month, value.day)
+    elif not isinstance(value, str):
+        raise ValueError(f"not an ISO-8601 timestamp: {value!r}")
     else:
         text = value.strip()
         if not text:
@@ -89,7 +91,10 @@ def normalize_record(endpoint: str, record: dict[str, Any]) -> dict[str, Any]:
     if "status" in record:
         record["status"] = normalize_status(record["status"])
     if "dateLastModified" in record:
-        record["dateLastModified"] = parse_datetime(record["dateLastModified"])
+        try:
+            record["dateLastModified"] = parse_datetime(record["dateLastModified"])
+        except ValueError as error:
+            raise FieldError("dateLastModified", str(error)) from None
     for field in BOOLEAN_FIELDS.get(endpoint, ()):
         if field in record:
             record[field] = parse_bool(record[field])
@@ -125,6 +130,62 @@ def normalize_user_roles(record: dict[str, Any]) -> dict[str, Any]:
 
 def _ref_id(ref: Any) -> Any:
     return ref.get("sourcedId") if isinstance(ref, Mapping) else ref
+
+
+class FieldError(ValueError):
+    """One field of a record cannot be read as its specification type."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class RecordProblem:
+    """A record a provider sent that could not be read: which one, where, and why.
+
+    ``position`` is the record's index in the collection (page offset + index in the page), when known;
+    ``field`` the field that could not be read, when one field is to blame. Callers land the rest of the page and report
+    these, so one bad record never costs the good ones.
+    """
+
+    sourced_id: str | None
+    position: int | None
+    reason: str
+    field: str | None = None
+
+    def __str__(self) -> str:
+        if self.sourced_id:
+            which = f"record {self.sourced_id!r}" + ("" if self.position is None else f" (position {self.position})")
+        else:
+            which = "a record" if self.position is None else f"the record at position {self.position}"
+        return f"{which}: " + (f"field {self.field}: " if self.field else "") + self.reason
+
+    @classmethod
+    def of(cls, record: Any, position: int | None, reason: str, field: str | None = None) -> RecordProblem:
+        """The problem with ``record``, naming it by its sourcedId when it has a readable one."""
+        sourced_id = _identifier(record.get("sourcedId")) if isinstance(record, Mapping) else None
+        return cls(sourced_id, position, reason, field)
+
+
+def _identifier(value: Any) -> str | None:
+    """A sourcedId as text (some providers send numbers), or ``None`` when there is none."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def read_record(endpoint: str, record: Any, position: int) -> dict[str, Any] | RecordProblem:
+    """Normalise one record as sent (see ``normalize_record``), or say why it cannot be read."""
+    if not isinstance(record, dict):
+        return RecordProblem(None, position, f"not a JSON object but {type(record).__name__}")
+    if not _identifier(record.get("sourcedId")):
+        return RecordProblem(None, position, "no sourcedId")
+    try:
+        return normalize_record(endpoint, record)
+    except (ValueError, TypeError) as error:
+        return RecordProblem.of(record, position, str(error), getattr(error, "field", None))
 
 
 @dataclass(frozen=True)

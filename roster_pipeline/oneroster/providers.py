@@ -83,8 +83,34 @@ _BLACKBAUD_OAUTH2 = "https://developer.blackbaud.com/skyapi/products/bbem/oneros
 _BLACKBAUD_TOKEN = "https://developer.blackbaud.com/skyapi/products/bbem/oneroster/authorization"
 _BLACKBAUD_OAUTH1 = "https://help.formative.com/en/articles/4380353-gold-plan-schools-rostering-with-blackbaud"
 _CLASSLINK_ACCESS = "https://developer.classlink.com/reference/accessing-data"
+_CAMPUS_GUIDELINES = "https://kb.infinitecampus.com/help/guidelines-for-oneroster-api-consumers"
 _CAMPUS_V1P2 = "https://help.gg4l.com/knowledge/establish-a-connection-with-infinite-campus-api-1.2-data-source"
 _UNIFIED_CLASSROOM = "https://docs.powerschool.com/UCHA/system-administration/integrations/oneroster"
+# A visitor-management product's table of the SIS products it connects to, and over what (API, SFTP, or both).
+_VISITOR_AWARE = (
+    "https://visitoraware.freshdesk.com/support/solutions/articles/43000540100-oneroster-student-information-"
+    "system-integration"
+)
+_SFTP_ONLY = (
+    "Delivers OneRoster CSV bundles over SFTP, not a OneRoster API: a visitor-management integrator lists its "
+    f"connection type as SFTP only ({_VISITOR_AWARE}). Register it with source kind: csv."
+)
+_API_AND_SFTP = (
+    f"Offers both a OneRoster API and SFTP CSV delivery ({_VISITOR_AWARE}); choose kind: rest or kind: csv per "
+    "district."
+)
+_PILOT = f"A visitor-management integrator lists its API connection as a pilot ({_VISITOR_AWARE})."
+
+
+def _sftp_only(key: str, display_name: str) -> ProviderProfile:
+    return ProviderProfile(
+        key=key,
+        display_name=display_name,
+        connection_types=frozenset({SFTP}),
+        verified=True,
+        notes=f"{_SFTP_ONLY} Bundle layout and delta support unverified; the CSV importer reads its manifest.",
+    )
+
 
 PROVIDERS: dict[str, ProviderProfile] = {
     profile.key: profile
@@ -119,9 +145,9 @@ PROVIDERS: dict[str, ProviderProfile] = {
                 f"({_SDS_OVERVIEW})."
             ),
         ),
-        _unverified("alma", "Alma"),
+        _sftp_only("alma", "Alma"),
         _unverified("arbor", "Arbor Education", _SDS_NO_EXTRAS),
-        _unverified("ascender", "Ascender"),
+        _sftp_only("ascender", "Ascender"),
         ProviderProfile(
             key="blackbaud",
             display_name="Blackbaud Education Management",
@@ -168,17 +194,20 @@ PROVIDERS: dict[str, ProviderProfile] = {
             "Follett Aspen",
             f"Listed by Microsoft School Data Sync with status Test (not generally available) ({_SDS_OVERVIEW}).",
         ),
-        _unverified("genesis", "Genesis"),
+        _sftp_only("genesis", "Genesis Educational Services"),
         ProviderProfile(
             key="infinite-campus",
             display_name="Infinite Campus",
             token_url_hint="https://<campus host>/campus/oauth2/token?appName=<app name>",
+            page_size_cap=10_000,
             notes=(
                 "OneRoster with OAuth 2 client credentials; Infinite Campus offers 1.1 and 1.2 rostering and has "
-                "retired OAuth 1 (June 2023). A connector vendor's guide gives the token URL form above and the 1.2 "
-                f"base URL https://<campus host>/campus/api/ims/oneroster/rostering/v1p2 ({_CAMPUS_V1P2}); not from "
-                "Infinite Campus itself. SDS does not take contacts or demographics from it "
-                f"({_SDS_OVERVIEW}). Page cap and filter support unverified; run `roster-pipeline check`."
+                "retired OAuth 1 (June 2023). Its consumer guidelines raise the page limit from 10k to 50k records "
+                "as of Campus.1645 (10k kept here, safe on older releases) and recommend nightly differential syncs "
+                f"filtered on dateLastModified ({_CAMPUS_GUIDELINES}). A connector vendor's guide gives the token "
+                "URL form above and the 1.2 base URL https://<campus host>/campus/api/ims/oneroster/rostering/v1p2 "
+                f"({_CAMPUS_V1P2}); not from Infinite Campus itself. SDS does not take contacts or demographics "
+                f"from it ({_SDS_OVERVIEW})."
             ),
         ),
         _unverified("isams", "iSAMS", _SDS_NO_EXTRAS),
@@ -188,9 +217,11 @@ PROVIDERS: dict[str, ProviderProfile] = {
         ProviderProfile(
             key="powerschool",
             display_name="PowerSchool SIS",
+            connection_types=frozenset({API, SFTP}),
             notes=(
-                "OneRoster through the PowerSchool OneRoster plugin with OAuth 2 client credentials. Token URL "
-                "convention, page cap and filter support unverified; run `roster-pipeline check`."
+                "OneRoster through the PowerSchool OneRoster plugin with OAuth 2 client credentials. "
+                f"{_API_AND_SFTP} Token URL convention, page cap and filter support unverified; run "
+                "`roster-pipeline check`."
             ),
         ),
         ProviderProfile(
@@ -205,7 +236,7 @@ PROVIDERS: dict[str, ProviderProfile] = {
                 f"({_UNIFIED_CLASSROOM}). Base URL, page cap and filter support unverified."
             ),
         ),
-        _unverified("realtime", "Realtime"),
+        _unverified("realtime", "Realtime (New Jersey)", _PILOT),
         _unverified("rediker", "Rediker"),
         _unverified("schooltool", "SchoolTool"),
         _unverified("sims", "SIMS"),
@@ -217,9 +248,14 @@ PROVIDERS: dict[str, ProviderProfile] = {
             notes=f"Kept to two parallel requests until its rate limits are confirmed. {UNVERIFIED}",
         ),
         _unverified("smartschool", "SmartSchool"),
-        _unverified("sycamore", "Sycamore"),
+        _unverified("sycamore", "Sycamore School", _PILOT),
         _unverified("synergy", "Synergy"),
-        _unverified("veracross", "Veracross"),
+        ProviderProfile(
+            key="veracross",
+            display_name="Veracross",
+            connection_types=frozenset({API, SFTP}),
+            notes=f"{_API_AND_SFTP} {UNVERIFIED}",
+        ),
         _unverified("vigilo", "Vigilo"),
         _unverified("vulcan-uonet", "VULCAN UONET+"),
     )

@@ -73,5 +73,30 @@ def test_every_page_has_the_same_schema_even_when_fields_are_missing():
 
 
 def test_a_record_without_sourced_id_is_refused_with_its_position():
-    with pytest.raises(ValueError, match=r"endpoint users, record #2 in page: no sourcedId"):
+    with pytest.raises(ValueError, match=r"endpoint users, the record at position 1: no sourcedId"):
         flatten_records("users", "d", [{"sourcedId": "u1"}, {"givenName": "x"}])
+
+
+def test_a_field_of_the_wrong_shape_is_refused_naming_record_and_field():
+    garbled = [{"sourcedId": "c1", "periods": ["1"]}, {"sourcedId": "c2", "periods": 3}]
+    with pytest.raises(
+        ValueError, match=r"endpoint classes, record 'c2' \(position 1\): field periods: expected a list"
+    ):
+        flatten_records("classes", "d", garbled)
+
+
+def test_with_a_problem_list_the_unreadable_records_are_described_and_the_rest_land():
+    problems: list = []
+    records = [
+        {"sourcedId": "c1", "periods": ["1", "2"]},
+        {"sourcedId": "c2", "periods": {"first": "1"}},
+        {"title": "no id"},
+        {"sourcedId": "c4", "grades": 9},
+    ]
+    frame = flatten_records("classes", "d", records, problems=problems, first_position=100)
+    assert frame["sourced_id"].to_list() == ["c1"] and frame["periods"].to_list() == [["1", "2"]]
+    assert [str(p) for p in problems] == [
+        "record 'c2' (position 101): field periods: expected a list, got {'first': '1'}",
+        "the record at position 102: no sourcedId",
+        "record 'c4' (position 103): field grades: expected a list, got 9",
+    ]

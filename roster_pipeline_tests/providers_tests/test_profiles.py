@@ -156,3 +156,46 @@ def test_blackbaud_defaults_to_oauth1_and_explains_its_myschoolapp_base_url():
 def test_unified_classroom_posts_its_client_credentials_in_the_form_body():
     district = parse_registry({"districts": [rest_entry("powerschool-unified-classroom")]}).districts[0]
     assert district.source.auth.client_auth_method == "client_secret_post"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("key", ["alma", "ascender", "genesis"])
+def test_sftp_only_vendors_are_registered_as_csv_drops_and_a_rest_source_is_explained(key):
+    assert PROVIDERS[key].connection_types == {SFTP}
+    text = problems(rest_entry(key))
+    assert f"provider '{key}'" in text and "offers no OneRoster API; use kind: csv" in text
+    assert "connection type as SFTP only (https://visitoraware.freshdesk.com/" in text
+    drop = {"id": "lincoln", "provider": key, "source": {"kind": "csv", "path": "/srv/drops/lincoln"}}
+    assert parse_registry({"districts": [drop]}).district("lincoln").source.kind == "csv"
+
+
+@pytest.mark.parametrize("key", ["powerschool", "veracross"])
+def test_vendors_offering_api_and_sftp_accept_either_source(key):
+    assert PROVIDERS[key].connection_types == {API, SFTP}
+    drop = {"id": "lincoln", "provider": key, "source": {"kind": "csv", "path": "/srv/drops/lincoln"}}
+    assert parse_registry({"districts": [rest_entry(key)]}).district("lincoln").source.kind == "rest"
+    assert parse_registry({"districts": [drop]}).district("lincoln").source.kind == "csv"
+
+
+def test_a_district_may_ignore_fields_its_provider_garbles_and_typos_are_caught():
+    entry = {**rest_entry("generic"), "ignore_fields": {"classes": ["periods"], "users": ["pronouns"]}}
+    district = parse_registry({"districts": [entry]}).district("lincoln")
+    assert district.ignored("classes") == {"periods"} and district.ignored("users") == {"pronouns"}
+    assert district.ignored("orgs") == frozenset()
+    assert "ignore_fields.classes: ['period'] cannot be ignored (fields of classes: " in problems(
+        {**rest_entry("generic"), "ignore_fields": {"classes": ["period"]}}
+    )
+    assert "ignore_fields.class: unknown endpoint" in problems(
+        {**rest_entry("generic"), "ignore_fields": {"class": ["periods"]}}
+    )
+    assert "ignore_fields.classes: must be a list of field names" in problems(
+        {**rest_entry("generic"), "ignore_fields": {"classes": "periods"}}
+    )
+    for common in ("sourcedId", "dateLastModified", "status"):
+        assert "cannot be ignored" in problems({**rest_entry("generic"), "ignore_fields": {"users": [common]}})
+
+
+def test_a_district_adds_to_the_ignored_fields_of_its_provider_profile(monkeypatch):
+    profile = ProviderProfile("garbled", "Garbled SIS", ignored_fields={"classes": frozenset({"periods"})}, notes="x")
+    monkeypatch.setitem(PROVIDERS, profile.key, profile)
+    entry = {**rest_entry("garbled"), "ignore_fields": {"classes": ["location"]}}
+    assert parse_registry({"districts": [entry]}).district("lincoln").ignored("classes") == {"periods", "location"}
