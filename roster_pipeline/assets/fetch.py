@@ -6,6 +6,7 @@ from roster_pipeline.assets.keys import fetch_asset_key
 from roster_pipeline.fetch import fetch_endpoint
 from roster_pipeline.oneroster import ENDPOINTS_V1P1, EndpointSpec
 from roster_pipeline.partitions import district_partitions
+from roster_pipeline.registry import DistrictConfig
 from roster_pipeline.resources import RosterSettings
 
 FULL_SYNC_TAG = "roster/full_sync"
@@ -58,9 +59,22 @@ def build_fetch_asset(spec: EndpointSpec) -> dg.AssetsDefinition:
         }
         if outcome.note:
             metadata["note"] = outcome.note
+        metadata.update(provider_metadata(district, spec.name))
         return dg.MaterializeResult(metadata=metadata)
 
     return fetch
+
+
+def provider_metadata(district: DistrictConfig, endpoint: str) -> "dict[str, dg.RawMetadataValue]":
+    """The provider profile beside every fetch in the UI: which SIS, what we know of it, what is not read."""
+    provider = district.provider
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "provider": f"{provider.display_name} ({provider.key})",
+        "provider_notes": dg.MetadataValue.md(provider.notes),
+    }
+    if ignored := district.ignored(endpoint):
+        metadata["ignored_fields"] = ", ".join(sorted(ignored))
+    return metadata
 
 
 fetch_assets = [build_fetch_asset(spec) for spec in ENDPOINTS_V1P1]

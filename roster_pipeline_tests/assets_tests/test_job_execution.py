@@ -58,6 +58,12 @@ def test_district_sync_job_runs_with_the_multiprocess_executor_against_a_real_in
         # Seven fetch steps and the roster step, each in its own process.
         assert {e.step_key for e in steps} >= {"roster_tables", "oneroster__users", "oneroster__enrollments"}
         assert len({e.step_key for e in steps}) >= 8
+        users = instance.get_latest_materialization_event(dg.AssetKey(["oneroster", "users"]))
+        assert users is not None and users.asset_materialization is not None
+        shown = users.asset_materialization.metadata  # what the UI shows beside the materialization
+        assert shown["provider"].value == "Generic OneRoster provider (generic)"
+        assert "OAuth 2 client credentials" in str(shown["provider_notes"].value)
+        assert shown["records"].value == expected_counts(district)["users"] and shown["malformed"].value == 0
     with duckdb.connect(str(world.published), read_only=True) as con:
         students = con.execute("SELECT count(*) FROM students WHERE district_id = 'oak'").fetchone()
     assert students == (expected_counts(district)["students"],)
