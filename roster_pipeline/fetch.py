@@ -6,15 +6,15 @@ Plain Python (the Dagster assets call it), so a script or a test can run a fetch
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from roster_pipeline.capabilities import CapabilityReport, load_capabilities
-from roster_pipeline.lake import Lake, SyncRunRecord, now_iso
-from roster_pipeline.oneroster import EndpointNotOffered, Filter, OneRosterClient, OneRosterError, endpoint_spec
-from roster_pipeline.oneroster.flatten import flatten_records, ignorable_fields
+from roster_pipeline.lake import BatchWriter, Lake, SyncRunRecord, now_iso
+from roster_pipeline.malformed import MalformedTally
+from roster_pipeline.oneroster import EndpointNotOffered, Filter, OneRosterClient, OneRosterError, Page, endpoint_spec
+from roster_pipeline.oneroster.flatten import flatten_records
 from roster_pipeline.oneroster.normalize import RecordProblem, parse_datetime
 from roster_pipeline.registry import DistrictConfig, RestSource
 from roster_pipeline.sources import rest_client_for, rest_source_of
@@ -22,8 +22,6 @@ from roster_pipeline.sources import rest_client_for, rest_source_of
 # Records modified while the previous sync was paging can carry a dateLastModified just before its start as
 # the server saw it; re-reading a short window is cheap because merges are idempotent.
 SAFETY_OVERLAP = timedelta(minutes=5)
-# Only the first malformed records are described in a run record; all are counted.
-MAX_DESCRIBED = 50
 # Beyond this, a server's Date header is not believed (see next_watermark).
 MAX_CLOCK_SKEW = timedelta(hours=1)
 
@@ -53,48 +51,6 @@ class FetchOutcome:
     duration_s: float = 0.0
     malformed: int = 0  # source records that could not be read and were left out, reported in the run record
     note: str | None = None
-
-
-class MalformedTally:
-    """The records of one fetch that could not be read: counted without limit, the first few described.
-
-    They are left out of the batch, never guessed at; the mass-deletion guard weighs their number at publish.
-    """
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.described: list[str] = []
-        self._ids: set[str] = set()
-        self._unnamed = 0
-        self._fields: Counter[str] = Counter()
-
-    def add(self, problems: Iterable[RecordProblem]) -> None:
-        for problem in problems:
-            self.count += 1
-            if problem.sourced_id is None:
-                self._unnamed += 1
-            else:
-                self._ids.add(problem.sourced_id)
-            if problem.field:
-                self._fields[problem.field] += 1
-            if len(self.described) < MAX_DESCRIBED:
-                self.described.append(str(problem))
-
-    def ids(self) -> list[str] | None:
-        """The sourcedIds of every malformed record, or ``None`` when some had no readable id."""
-        return sorted(self._ids) if not self._unnamed else None
-
-    def summary(self, district: DistrictConfig, endpoint: str) -> str:
-        """One line for the run's metadata: how many, the first, and what to do when one field is to blame."""
-        line = f"{self.count} malformed records left out (first: {self.described[0]})"
-        field, count = self._fields.most_common(1)[0] if self._fields else (None, 0)
-        if field in ignorable_fields(endpoint) and count * 2 >= self.count:
-            line += (
-                f"; field {field} could not be read in {count} of them — if the provider garbles it in every "
-                f"record, add `ignore_fields: {{{endpoint}: [{field}]}}` to district '{district.id}' in the "
-                "registry (or to its provider profile) so those records land without it"
-            )
-        return line
 
 
 def choose_mode(
@@ -196,28 +152,13 @@ def fetch_endpoint(
         return outcome
     started = time.monotonic()
     started_at = now_iso("milliseconds")
-    server_started: datetime | None = None
     writer = lake.new_batch(endpoint, district.id)
     tally = MalformedTally()
     try:
         with client_factory(district) as client:
             filter_ = delta_filter(choice.watermark_from) if choice.watermark_from else None
-            ignored = district.ignored(endpoint)
-            for page in client.iter_pages(endpoint_spec(endpoint, version), filter=filter_):
-                tally.add(page.malformed)
-                problems: list[RecordProblem] = []
-                # The page's unreadable records are already out of `records`, so positions are not counted here.
-                frame = flatten_records(
-                    endpoint, district.id, page.records, ignored, problems=problems, first_position=None
-                )
-                writer.append(frame)
-                tally.add(problems)
-                if outcome.pages == 0:
-                    server_started = page.server_date
-                outcome.pages += 1
-                outcome.bytes += page.raw_bytes
-                if outcome.pages % 20 == 0:
-                    log(f"{district.id} {endpoint}: {writer.records} records, {outcome.pages} pages")
+            pages = client.iter_pages(endpoint_spec(endpoint, version), filter=filter_)
+            server_started = _land_pages(pages, district, writer, tally, outcome, log)
     except EndpointNotOffered as error:
         writer.abort()
         outcome.offered, outcome.note = False, str(error)
@@ -248,6 +189,35 @@ def fetch_endpoint(
         log(f"district '{district.id}', endpoint {endpoint}: {outcome.note}")
     _record(lake, outcome, run_id, started_at, "success", problems=tally.described)
     return outcome
+
+
+def _land_pages(
+    pages: Iterable[Page],
+    district: DistrictConfig,
+    writer: BatchWriter,
+    tally: MalformedTally,
+    outcome: FetchOutcome,
+    log: Callable[[str], None],
+) -> datetime | None:
+    """Flatten each page into the batch, tallying unreadable records; return the first page's server Date."""
+    ignored = district.ignored(outcome.endpoint)
+    server_started = None
+    for page in pages:
+        tally.add(page.malformed)
+        problems: list[RecordProblem] = []
+        # The page's unreadable records are already out of `records`, so positions are not counted here.
+        frame = flatten_records(
+            outcome.endpoint, district.id, page.records, ignored, problems=problems, first_position=None
+        )
+        writer.append(frame)
+        tally.add(problems)
+        if outcome.pages == 0:
+            server_started = page.server_date
+        outcome.pages += 1
+        outcome.bytes += page.raw_bytes
+        if outcome.pages % 20 == 0:
+            log(f"{district.id} {outcome.endpoint}: {writer.records} records, {outcome.pages} pages")
+    return server_started
 
 
 def _record(

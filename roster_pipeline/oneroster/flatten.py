@@ -124,6 +124,19 @@ def _json(value: Any) -> str | None:
     return orjson.dumps(value, default=str).decode()
 
 
+def _timestamp(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return parse_datetime(value)
+
+
+# The common fields that need converting, read (and reported) like any other column.
+BASE_COLUMNS = (
+    Column("dateLastModified", "date_last_modified", pl.Datetime("us", "UTC"), _timestamp),
+    Column("metadata", "metadata", pl.Utf8(), _json),
+)
+
+
 def text(key: str, name: str) -> Column:
     return Column(key, name, pl.Utf8(), _text)
 
@@ -238,11 +251,6 @@ ENDPOINT_COLUMNS: dict[str, tuple[Column, ...]] = {
     ),
 }
 
-# The common fields that need converting, read (and reported) like any other column.
-BASE_COLUMNS = (
-    Column("dateLastModified", "date_last_modified", pl.Datetime("us", "UTC"), lambda value: _timestamp(value)),
-    Column("metadata", "metadata", pl.Utf8(), lambda value: _json(value)),
-)
 _KINDS: dict[type, str] = {
     pl.String: "text",
     pl.Boolean: "a boolean",
@@ -291,22 +299,33 @@ def flatten_records(
     ``first_position`` is the first record's position in the collection, for those messages (``None``: unknown).
     """
     skipped = frozenset(ignored)
-    columns = tuple(column for column in ENDPOINT_COLUMNS[endpoint] if column.key not in skipped)
+    columns = BASE_COLUMNS + tuple(column for column in ENDPOINT_COLUMNS[endpoint] if column.key not in skipped)
     blank = [column for column in ENDPOINT_COLUMNS[endpoint] if column.key in skipped]
     known = set(COMMON_FIELDS).union(*(column.keys for column in ENDPOINT_COLUMNS[endpoint])) | skipped
     data: dict[str, list[Any]] = {name: [] for name in lake_schema(endpoint)}
+    pairs = [(column, data[column.name]) for column in columns]
+    landed = 0
     for index, record in enumerate(records):
         try:
-            row = _row(district_id, record, columns)
-        except ValueError as error:
+            sourced_id = _text(record.get("sourcedId"))
+            if sourced_id is None:
+                raise ValueError("no sourcedId")
+            for column, target in pairs:
+                target.append(column.value(record))
+        except (TypeError, ValueError, AttributeError) as error:
+            for _, target in pairs:
+                del target[landed:]  # undo the record's partial row
             position = None if first_position is None else first_position + index
-            problem = RecordProblem.of(record, position, str(error), getattr(error, "field", None))
+            blamed = _blame(record, columns, error)
+            problem = RecordProblem.of(record, position, str(blamed), getattr(blamed, "field", None))
             if problems is None:
                 raise ValueError(f"endpoint {endpoint}, {problem}") from None
             problems.append(problem)
             continue
-        for name, value in row.items():
-            data[name].append(value)
+        landed += 1
+        data["district_id"].append(district_id)
+        data["sourced_id"].append(sourced_id)
+        data["status"].append(_text(record.get("status")) or "active")
         for column in blank:
             data[column.name].append(column.convert(None))
         extra = {key: value for key, value in record.items() if key not in known}
@@ -314,30 +333,16 @@ def flatten_records(
     return pl.DataFrame([_series(name, data[name], dtype) for name, dtype in lake_schema(endpoint).items()])
 
 
-def _row(district_id: str, record: Mapping[str, Any], columns: Iterable[Column]) -> dict[str, Any]:
-    """One record's column values, or FieldError for the first field that cannot be read."""
-    sourced_id = _text(record.get("sourcedId"))
-    if sourced_id is None:
-        raise ValueError("no sourcedId")
-    row = {
-        "district_id": district_id,
-        "sourced_id": sourced_id,
-        "status": _text(record.get("status")) or "active",
-        "date_last_modified": _read(BASE_COLUMNS[0], record),
-        "metadata": _read(BASE_COLUMNS[1], record),
-    }
+def _blame(record: Mapping[str, Any], columns: tuple[Column, ...], error: Exception) -> ValueError:
+    """Which field made ``record`` unreadable (FieldError), found again outside the hot path."""
     for column in columns:
-        row[column.name] = _read(column, record)
-    return row
-
-
-def _read(column: Column, record: Mapping[str, Any]) -> Any:
-    try:
-        return column.value(record)
-    except (TypeError, ValueError, AttributeError):
-        sent = next((record[key] for key in column.keys if key in record), None)
-        shown = repr(sent) if len(repr(sent)) <= 60 else repr(sent)[:57] + "..."
-        raise FieldError(column.key, f"expected {_KINDS.get(type(column.dtype), 'a value')}, got {shown}") from None
+        try:
+            column.value(record)
+        except (TypeError, ValueError, AttributeError):
+            sent = next((record[key] for key in column.keys if key in record), None)
+            shown = repr(sent) if len(repr(sent)) <= 60 else repr(sent)[:57] + "..."
+            return FieldError(column.key, f"expected {_KINDS.get(type(column.dtype), 'a value')}, got {shown}")
+    return ValueError(str(error))
 
 
 def _series(name: str, values: list[Any], dtype: pl.DataType) -> pl.Series:
@@ -347,9 +352,3 @@ def _series(name: str, values: list[Any], dtype: pl.DataType) -> pl.Series:
         encoded = [None if value is None else orjson.dumps(value).decode() for value in values]
         return pl.Series(name, encoded, dtype=pl.Utf8).str.json_decode(dtype)
     return pl.Series(name, values, dtype=dtype)
-
-
-def _timestamp(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return parse_datetime(value)
