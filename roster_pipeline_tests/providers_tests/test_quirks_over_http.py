@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import duckdb
 import pytest
+import yaml
 
 from roster_pipeline.capabilities import format_report, probe_district
+from roster_pipeline.cli import main as cli_main
 from roster_pipeline.fetch import fetch_endpoint
 from roster_pipeline.lake import Lake
 from roster_pipeline.oneroster import OneRosterError
 from roster_pipeline.oneroster.providers import PROVIDERS, ProviderProfile
+from roster_pipeline.quarantine import quarantine_state
 from roster_pipeline.sandbox.generator import DistrictSpec, generate_district
 from roster_pipeline.sources import rest_client_for
 
@@ -141,3 +144,21 @@ def test_a_user_that_turns_unreadable_keeps_its_last_good_version_through_a_full
         con.close()
     assert kept == ("active",)  # spared by id: a full batch does not tombstone what it could not read
     assert active == (district.counts()["users"],)
+
+
+def test_mass_errors_in_one_field_quarantine_the_district_until_the_registry_ignores_the_field(world, monkeypatch):
+    world.add_rest_district(small("fir"), garbage_periods=True, registry_entry={"guard": {"max_malformed": 5}})
+    blocked = world.sync("fir")
+    assert not blocked.success and "quarantined" in (blocked.error or "")
+    assert blocked.endpoints["classes"]["malformed"] == 12
+    assert "ignore_fields: {classes: [periods]}" in blocked.endpoints["classes"]["note"]
+    state = quarantine_state(world.settings.lake(), "fir")
+    assert state is not None and any("12 malformed records (limit 5)" in reason for reason in state["reasons"])
+
+    world.entries[0]["ignore_fields"] = {"classes": ["periods"]}  # what the note said to do
+    (world.data_dir / "districts.yaml").write_text(yaml.safe_dump({"districts": world.entries}))
+    monkeypatch.setenv("ROSTER_DATA_DIR", str(world.data_dir))
+    assert cli_main(["release", "fir"]) == 0
+    fixed = world.sync("fir", full=True)
+    assert fixed.success, fixed.error
+    assert fixed.endpoints["classes"]["malformed"] == 0 and fixed.tables["classes"] == 12
