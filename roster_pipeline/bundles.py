@@ -116,7 +116,7 @@ def plan_imports(bundles: list[BundleRef], endpoint: str, seen: set[str], *, ful
     bundles silently going ahead without it.
     """
     planned = [_planned(ref) for ref in bundles]
-    bulk = [i for i, p in enumerate(planned) if p.manifest is not None and p.manifest.mode(endpoint) == "bulk"]
+    bulk = [i for i, p in enumerate(planned) if _supersedes(p.manifest, endpoint)]
     newest_bulk = bulk[-1] if bulk else 0
     if full:
         return ImportPlan(apply=planned[newest_bulk:], skipped=[])
@@ -130,6 +130,13 @@ def plan_imports(bundles: list[BundleRef], endpoint: str, seen: set[str], *, ful
         else:
             apply.append(item)
     return ImportPlan(apply, skipped)
+
+
+def _supersedes(manifest: Manifest | None, endpoint: str) -> bool:
+    """Whether a bundle replaces everything before it for ``endpoint``: a bulk file that will be applied."""
+    if manifest is None or manifest.mode(endpoint) != "bulk":
+        return False
+    return endpoint != "users" or manifest.users_unreadable_whole() is None
 
 
 def _planned(ref: BundleRef) -> PlannedBundle:
@@ -187,8 +194,10 @@ def fetch_csv_endpoint(
         notes.append(f"{item.bundle.name} skipped ({reason})")
     applied: list[str] = []
     for item in plan.apply:
-        if item.error is not None or item.manifest is None:
-            rejected = BundleError(f"district '{district.id}', endpoint {endpoint}: {item.error}")
+        refusal = item.manifest.users_unreadable_whole() if item.manifest and endpoint == "users" else None
+        if item.error is not None or item.manifest is None or refusal:
+            problem = item.error or f"bundle {item.bundle.name}: {refusal}"
+            rejected = BundleError(f"district '{district.id}', endpoint {endpoint}: {problem}")
             _record(lake, outcome, run_id, now_iso("milliseconds"), "failed", error=str(rejected))
             raise rejected
         mode = item.manifest.mode(endpoint)

@@ -130,3 +130,61 @@ def test_missing_drop_folder_is_a_clear_error(tmp_path, lake):
     district = csv_district("pine", {"path": str(tmp_path / "nowhere")})
     with pytest.raises(BundleError, match=r"CSV drop folder .*nowhere does not exist"):
         fetch(district, "orgs", lake)
+
+
+USERS_12 = (
+    "sourcedId,status,dateLastModified,enabledUser,username,givenName,familyName,primaryOrgSourcedId,"
+    "agentSourcedIds\r\n"
+)
+ROLES_12 = "sourcedId,status,dateLastModified,userSourcedId,roleType,role,orgSourcedId\r\n"
+
+
+def bundle_12(folder, users: str, roles: str, users_mode: str, roles_mode: str, mtime: float):
+    manifest = (
+        "propertyName,value\r\nmanifest.version,1.0\r\noneroster.version,1.2\r\n"
+        f"file.users,{users_mode}\r\nfile.roles,{roles_mode}\r\n"
+    )
+    files = {
+        name: text
+        for name, text, mode in (("users", users, users_mode), ("roles", roles, roles_mode))
+        if mode != "absent"
+    }
+    return write_bundle(folder, files, manifest=manifest, mtime=mtime)
+
+
+def test_a_12_bundle_whose_users_would_lose_their_roles_is_refused_until_a_bulk_one_supersedes_it(tmp_path, lake):
+    drop = tmp_path / "drop"
+    kim = USERS_12 + "u1,active,2024-05-01T00:00:00Z,true,kim,Kim,Lee,s1,g1\r\n"
+    kim_student = ROLES_12 + "r1,active,,u1,primary,student,s1\r\n"
+    bundle_12(drop / "one", kim, kim_student, "bulk", "bulk", mtime=1_000)
+    # Kim's name changes; her role does not, so a delta roles.csv has no row for her.
+    renamed = USERS_12 + "u1,active,2024-06-01T00:00:00Z,true,kim,Kimberly,Lee,s1,g1\r\n"
+    bundle_12(drop / "two", renamed, ROLES_12, "delta", "delta", mtime=2_000)
+    district = csv_district("pine", {"path": str(drop)})
+    with pytest.raises(BundleError) as refused:
+        fetch(district, "users", lake)
+    message = str(refused.value)
+    assert (
+        "district 'pine', endpoint users: bundle two: OneRoster 1.2 bundle with users.csv delta and roles.csv delta"
+        in message
+    )
+    assert "would strip users of their roles" in message
+    [landed] = read_lake(lake, "users", "pine")  # bundle one only: Kim keeps her role
+    assert (landed["given_name"], landed["role"], landed["org_sourced_ids"]) == ("Kim", "student", ["s1"])
+
+    bundle_12(drop / "three", renamed, kim_student, "bulk", "bulk", mtime=3_000)
+    outcome = fetch(district, "users", lake)
+    assert "two skipped (superseded by bulk bundle three)" in (outcome.note or "")
+    newest = read_lake(lake, "users", "pine")[-1]
+    assert (newest["given_name"], newest["role"], newest["_mode"]) == ("Kimberly", "student", "full")
+
+
+def test_a_12_bulk_users_file_without_its_roles_does_not_supersede_anything(tmp_path, lake):
+    drop = tmp_path / "drop"
+    kim = USERS_12 + "u1,active,2024-05-01T00:00:00Z,true,kim,Kim,Lee,s1,g1\r\n"
+    bundle_12(drop / "one", kim, ROLES_12 + "r1,active,,u1,primary,student,s1\r\n", "bulk", "bulk", mtime=1_000)
+    bundle_12(drop / "two", kim, "", "bulk", "absent", mtime=2_000)
+    district = csv_district("pine", {"path": str(drop)})
+    with pytest.raises(BundleError, match=r"users\.csv bulk and roles\.csv absent"):
+        fetch(district, "users", lake)
+    assert [row["role"] for row in read_lake(lake, "users", "pine")] == ["student"]  # one was applied, not skipped
