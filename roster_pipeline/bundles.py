@@ -24,9 +24,10 @@ from roster_pipeline.fetch import FetchOutcome, _record
 from roster_pipeline.lake import Lake, SyncRunRecord, _write_atomic, now_iso
 from roster_pipeline.oneroster.csv_bundle import open_bundle
 from roster_pipeline.oneroster.csv_manifest import MANIFEST_NAME, BundleError, Manifest
-from roster_pipeline.oneroster.csv_reader import CsvFileReader
+from roster_pipeline.oneroster.csv_reader import SIDE_FILES, CsvFileReader
 from roster_pipeline.oneroster.flatten import flatten_records
 from roster_pipeline.registry import CsvSource, DistrictConfig
+from roster_pipeline.side_files import Items, SideFileLedger, changed_users, relanded_users
 
 BATCH_MODES = {"bulk": "full", "delta": "delta"}
 
@@ -47,6 +48,10 @@ class BundleRef:
     @property
     def key(self) -> str:
         return f"{self.name}@{self.stamp}"
+
+    @property
+    def when(self) -> datetime:
+        return datetime.fromtimestamp(self.mtime, UTC)
 
 
 def is_bundle(path: Path) -> bool:
@@ -132,11 +137,50 @@ def plan_imports(bundles: list[BundleRef], endpoint: str, seen: set[str], *, ful
     return ImportPlan(apply, skipped)
 
 
+def endpoint_mode(manifest: Manifest, endpoint: str) -> str:
+    """How a bundle changes ``endpoint``: its file's mode, except that 1.2 role or profile changes without a
+    users.csv change the users they belong to (a delta)."""
+    mode = manifest.mode(endpoint)
+    if mode == "absent" and _is_v1p2_users(manifest, endpoint):
+        return "delta" if any(manifest.mode(stem) != "absent" for stem in SIDE_FILES) else "absent"
+    return mode
+
+
 def _supersedes(manifest: Manifest | None, endpoint: str) -> bool:
-    """Whether a bundle replaces everything before it for ``endpoint``: a bulk file that will be applied."""
+    """Whether a bundle replaces everything before it for ``endpoint``: a bulk file (for 1.2 users, with a bulk
+    roles.csv and no delta profiles, else earlier role changes would be skipped)."""
     if manifest is None or manifest.mode(endpoint) != "bulk":
         return False
-    return endpoint != "users" or manifest.users_unreadable_whole() is None
+    if not _is_v1p2_users(manifest, endpoint):
+        return True
+    return manifest.mode("roles") == "bulk" and manifest.mode("userProfiles") != "delta"
+
+
+def _is_v1p2_users(manifest: Manifest, endpoint: str) -> bool:
+    return endpoint == "users" and manifest.oneroster_version == "1.2"
+
+
+@dataclass
+class _SideFileUpdate:
+    ledger: SideFileLedger
+    before: Items
+    after: Items
+
+
+def _apply_side_files(district: DistrictConfig, lake: Lake, reader: CsvFileReader) -> _SideFileUpdate | None:
+    """For 1.2 users: apply the bundle's side files to the district's ledger (saved once the batch is landed)
+    and give the reader every user's whole role set; ``None`` for anything else."""
+    manifest = reader.bundle.manifest
+    if not _is_v1p2_users(manifest, reader.endpoint):
+        return None
+    ledger = SideFileLedger.load(lake, district.id)
+    before = ledger.items()
+    for stem in SIDE_FILES:
+        if manifest.mode(stem) != "absent":
+            ledger.apply(stem, manifest.mode(stem), reader.side_rows(stem))
+    after = ledger.items()
+    reader.side_items = after
+    return _SideFileUpdate(ledger, before, after)
 
 
 def _planned(ref: BundleRef) -> PlannedBundle:
@@ -194,13 +238,11 @@ def fetch_csv_endpoint(
         notes.append(f"{item.bundle.name} skipped ({reason})")
     applied: list[str] = []
     for item in plan.apply:
-        refusal = item.manifest.users_unreadable_whole() if item.manifest and endpoint == "users" else None
-        if item.error is not None or item.manifest is None or refusal:
-            problem = item.error or f"bundle {item.bundle.name}: {refusal}"
-            rejected = BundleError(f"district '{district.id}', endpoint {endpoint}: {problem}")
+        if item.error is not None or item.manifest is None:
+            rejected = BundleError(f"district '{district.id}', endpoint {endpoint}: {item.error}")
             _record(lake, outcome, run_id, now_iso("milliseconds"), "failed", error=str(rejected))
             raise rejected
-        mode = item.manifest.mode(endpoint)
+        mode = endpoint_mode(item.manifest, endpoint)
         if mode == "absent":
             imports.add(item.bundle, "absent")
             notes.append(f"{item.bundle.name}: {endpoint} absent")
@@ -238,10 +280,18 @@ def _land_bundle(
     try:
         with open_bundle(bundle_ref.path) as bundle:
             reader = CsvFileReader(bundle, endpoint)
-            for records in reader.batches():
-                writer.append(flatten_records(endpoint, district.id, records))
-                run.pages += 1
-            run.bytes = bundle.size(endpoint)
+            side = _apply_side_files(district, lake, reader)
+            seen: set[str] = set()
+            if bundle.manifest.mode(endpoint) != "absent":
+                for records in reader.batches():
+                    seen.update(record["sourcedId"] for record in records)
+                    writer.append(flatten_records(endpoint, district.id, records))
+                    run.pages += 1
+                run.bytes = bundle.size(endpoint)
+            if side is not None and mode == "delta":
+                changed = changed_users(side.before, side.after) - seen
+                writer.append(relanded_users(lake, district.id, changed, side.after, bundle_ref.when))
+                run.extra["roles_changed_users"] = len(changed)
     except Exception as error:
         writer.abort()
         run.error = f"district '{district.id}', endpoint {endpoint}, bundle {bundle_ref.name}: {error}"
@@ -261,6 +311,8 @@ def _land_bundle(
     )
     # A crash between this commit and the import log's update re-imports the bundle next time: harmless,
     # since applying the same records again gives the same state.
+    if side is not None:
+        side.ledger.save()  # after the batch: a crash in between re-applies the same side rows, harmlessly
     lake.set_watermark(district.id, endpoint, run.watermark_to, batch.batch_id)
     run.outcome, run.records, run.batch_id, run.finished_at = (
         "success",
@@ -276,7 +328,8 @@ def _land_bundle(
     outcome.bytes += run.bytes
     outcome.batch_id, outcome.watermark_to = batch.batch_id, run.watermark_to
     outcome.watermark_from = outcome.watermark_from or run.watermark_from
-    note = f"{bundle_ref.name}: {mode} {endpoint}.csv, {batch.records} records"
+    source = f"{endpoint}.csv" if item.manifest and item.manifest.mode(endpoint) != "absent" else "1.2 side files"
+    note = f"{bundle_ref.name}: {mode} {source}, {batch.records} records"
     if reader.malformed:
         note += f", {reader.malformed} malformed rows (first: {reader.problems[0]})"
     return note

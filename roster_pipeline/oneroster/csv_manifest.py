@@ -48,24 +48,6 @@ class Manifest:
         """Stems of the files the bundle must contain (declared bulk or delta)."""
         return [stem for stem, mode in self.files.items() if mode != "absent"]
 
-    def users_unreadable_whole(self) -> str | None:
-        """Why this bundle's users cannot be applied without losing their roles, or ``None`` when they can.
-
-        In 1.2 a user's role and orgs live in roles.csv, one row per role. Only a bulk users.csv with a bulk
-        roles.csv gives every user its whole role set: a delta users.csv row comes without its unchanged roles,
-        and a delta roles.csv changes roles of users the bundle does not carry. Applying either would strip users
-        of their roles (students vanish from the roster, guardians lose their links), so such bundles are refused.
-        """
-        users, roles = self.mode("users"), self.mode("roles")
-        if self.oneroster_version != "1.2" or (users, roles) in (("bulk", "bulk"), ("absent", "absent")):
-            return None
-        return (
-            f"OneRoster 1.2 bundle with users.csv {users} and roles.csv {roles}: a 1.2 user's role and orgs are in "
-            "roles.csv, and only a bulk users.csv with a bulk roles.csv gives every user all of its roles; applying "
-            "this one would strip users of their roles, so its users are not imported — the next bundle with both "
-            "files bulk supersedes it (ask the SIS for a bulk 1.2 export, or use its REST API)"
-        )
-
 
 def parse_manifest(rows: Iterable[list[str]], bundle: str) -> Manifest:
     """Validate the rows of a manifest (header first) and build the Manifest; raises ManifestError."""

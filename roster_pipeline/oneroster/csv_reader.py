@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +49,21 @@ class RowProblem:
 
 
 @dataclass(frozen=True)
+class SideRow:
+    """A row of a 1.2 side file (roles.csv, userProfiles.csv): its own sourcedId, its user, and the item it
+    gives that user (a REST-shaped ``roles``/``userProfiles`` entry)."""
+
+    sourced_id: str
+    user_sourced_id: str
+    active: bool
+    item: dict[str, Any]
+
+
+# The 1.2 side files: each row belongs to one user and becomes an item of the user record's key.
+SIDE_FILES = {"roles": "roles", "userProfiles": "userProfiles"}
+
+
+@dataclass(frozen=True)
 class _Row:
     line: int
     values: dict[str, str]
@@ -57,8 +72,18 @@ class _Row:
 class CsvFileReader:
     """Reads ``<endpoint>.csv`` of a bundle; iterate `batches()`, then read `rows`, `malformed` and `problems`."""
 
-    def __init__(self, bundle: CsvBundle, endpoint: str, *, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+    def __init__(
+        self,
+        bundle: CsvBundle,
+        endpoint: str,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        side_items: Mapping[str, Mapping[str, list[dict[str, Any]]]] | None = None,
+    ) -> None:
+        """``side_items`` (side file stem → user sourcedId → items) gives 1.2 users their roles and profiles
+        from outside the bundle (a delta bundle holds only the changed side rows); else the bundle's are used."""
         self.bundle = bundle
+        self.side_items = side_items
         self.endpoint = endpoint
         self.batch_size = batch_size
         self.rows = 0
@@ -71,8 +96,8 @@ class CsvFileReader:
     def batches(self) -> Iterator[list[dict[str, Any]]]:
         """Yield lists of normalised records, the same shape the REST client's pages hold."""
         children = self._children() if self.endpoint in HIERARCHIES else None
-        roles = self._side_file("roles", _role) if self.endpoint == "users" else {}
-        profiles = self._side_file("userProfiles", _profile) if self.endpoint == "users" else {}
+        side = self._side_items() if self.endpoint == "users" else {}
+        roles, profiles = side.get("roles", {}), side.get("userProfiles", {})
         batch: list[dict[str, Any]] = []
         for row, readers in self._rows(self.endpoint, report=True):
             try:
@@ -85,7 +110,7 @@ class CsvFileReader:
             if children is not None:
                 record["children"] = children.get(record["sourcedId"], [])
             if roles or profiles:
-                _attach_v1p2(record, roles.get(record["sourcedId"], []), profiles.get(record["sourcedId"], []))
+                attach_v1p2(record, roles.get(record["sourcedId"], []), profiles.get(record["sourcedId"], []))
             self.rows += 1
             batch.append(record)
             if len(batch) >= self.batch_size:
@@ -158,23 +183,31 @@ class CsvFileReader:
                 children[parent].append(guid_ref(child, PARENT_TYPES[self.endpoint]))
         return children
 
-    def _side_file(
-        self, stem: str, build: Callable[[dict[str, str]], dict[str, Any]]
-    ) -> dict[str, list[dict[str, Any]]]:
-        """A 1.2 side file (roles, userProfiles) grouped by userSourcedId; inactive rows are left out."""
-        grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    def _side_items(self) -> Mapping[str, Mapping[str, list[dict[str, Any]]]]:
+        """The side files' active items grouped by user: as given, or read from this bundle."""
+        if self.side_items is not None:
+            return self.side_items
+        grouped: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for stem in SIDE_FILES:
+            grouped[stem] = defaultdict(list)
+            for side in self.side_rows(stem):
+                if side.active:
+                    grouped[stem][side.user_sourced_id].append(side.item)
+        return grouped
+
+    def side_rows(self, stem: str) -> Iterator[SideRow]:
+        """The rows of a 1.2 side file (``roles`` or ``userProfiles``), if the bundle has it; bad rows are reported."""
         if self.bundle.manifest.mode(stem) == "absent" or not self.bundle.has(stem):
-            return grouped
+            return
+        build = _role if stem == "roles" else _profile
         for row, _ in self._rows(stem, report=True):
             values = {key: value.strip() for key, value in row.values.items()}
-            user = values.get("userSourcedId", "")
-            if not user:
-                self._problem(stem, row.line, "no userSourcedId")
+            user, sourced_id = values.get("userSourcedId", ""), values.get("sourcedId", "")
+            if not user or not sourced_id:
+                self._problem(stem, row.line, "no userSourcedId" if not user else "no sourcedId")
                 continue
-            if values.get("status", "").lower() in ("tobedeleted", "inactive", "deleted"):
-                continue
-            grouped[user].append(build(values))
-        return grouped
+            active = values.get("status", "").lower() not in ("tobedeleted", "inactive", "deleted")
+            yield SideRow(sourced_id, user, active, build(values))
 
     def _problem(self, stem: str, line: int, reason: str) -> None:
         self.malformed += 1
@@ -214,7 +247,7 @@ def _profile(values: dict[str, str]) -> dict[str, Any]:
     return profile
 
 
-def _attach_v1p2(record: dict[str, Any], roles: list[dict[str, Any]], profiles: list[dict[str, Any]]) -> None:
+def attach_v1p2(record: dict[str, Any], roles: list[dict[str, Any]], profiles: list[dict[str, Any]]) -> None:
     """Give a 1.2 user its roles and profiles, and the 1.1 ``role`` and ``orgs`` the roster tables read.
 
     The primary role (roleType primary) is the user's role; the orgs are those of all its roles, in file order.

@@ -152,39 +152,63 @@ def bundle_12(folder, users: str, roles: str, users_mode: str, roles_mode: str, 
     return write_bundle(folder, files, manifest=manifest, mtime=mtime)
 
 
-def test_a_12_bundle_whose_users_would_lose_their_roles_is_refused_until_a_bulk_one_supersedes_it(tmp_path, lake):
+KIM = USERS_12 + "u1,active,2024-05-01T00:00:00Z,true,kim,Kim,Lee,s1,g1\r\n"
+KIM_STUDENT = ROLES_12 + "r1,active,2024-05-01T00:00:00Z,u1,primary,student,s1\r\n"
+
+
+def newest(lake, sourced_id: str) -> dict:
+    return [row for row in read_lake(lake, "users", "pine") if row["sourced_id"] == sourced_id][-1]
+
+
+def roles_of(row: dict) -> list[tuple[str, str, str]]:
+    return [(role["role_type"], role["role"], role["org_sourced_id"]) for role in row["roles"]]
+
+
+def test_a_12_delta_user_keeps_the_roles_its_bundle_did_not_repeat(tmp_path, lake):
     drop = tmp_path / "drop"
-    kim = USERS_12 + "u1,active,2024-05-01T00:00:00Z,true,kim,Kim,Lee,s1,g1\r\n"
-    kim_student = ROLES_12 + "r1,active,,u1,primary,student,s1\r\n"
-    bundle_12(drop / "one", kim, kim_student, "bulk", "bulk", mtime=1_000)
-    # Kim's name changes; her role does not, so a delta roles.csv has no row for her.
+    bundle_12(drop / "one", KIM, KIM_STUDENT, "bulk", "bulk", mtime=1_000)
+    # Kim's name changes; her role does not, so the delta roles.csv has no row for her.
     renamed = USERS_12 + "u1,active,2024-06-01T00:00:00Z,true,kim,Kimberly,Lee,s1,g1\r\n"
     bundle_12(drop / "two", renamed, ROLES_12, "delta", "delta", mtime=2_000)
-    district = csv_district("pine", {"path": str(drop)})
-    with pytest.raises(BundleError) as refused:
-        fetch(district, "users", lake)
-    message = str(refused.value)
-    assert (
-        "district 'pine', endpoint users: bundle two: OneRoster 1.2 bundle with users.csv delta and roles.csv delta"
-        in message
+    fetch(csv_district("pine", {"path": str(drop)}), "users", lake)
+    kim = newest(lake, "u1")
+    assert (kim["given_name"], kim["role"], kim["org_sourced_ids"], kim["_mode"]) == (
+        "Kimberly",
+        "student",
+        ["s1"],
+        "delta",
     )
-    assert "would strip users of their roles" in message
-    [landed] = read_lake(lake, "users", "pine")  # bundle one only: Kim keeps her role
-    assert (landed["given_name"], landed["role"], landed["org_sourced_ids"]) == ("Kim", "student", ["s1"])
-
-    bundle_12(drop / "three", renamed, kim_student, "bulk", "bulk", mtime=3_000)
-    outcome = fetch(district, "users", lake)
-    assert "two skipped (superseded by bulk bundle three)" in (outcome.note or "")
-    newest = read_lake(lake, "users", "pine")[-1]
-    assert (newest["given_name"], newest["role"], newest["_mode"]) == ("Kimberly", "student", "full")
+    assert roles_of(kim) == [("primary", "student", "s1")]
 
 
-def test_a_12_bulk_users_file_without_its_roles_does_not_supersede_anything(tmp_path, lake):
+def test_a_12_role_change_without_a_users_row_relands_the_user_with_all_its_roles(tmp_path, lake):
     drop = tmp_path / "drop"
-    kim = USERS_12 + "u1,active,2024-05-01T00:00:00Z,true,kim,Kim,Lee,s1,g1\r\n"
-    bundle_12(drop / "one", kim, ROLES_12 + "r1,active,,u1,primary,student,s1\r\n", "bulk", "bulk", mtime=1_000)
-    bundle_12(drop / "two", kim, "", "bulk", "absent", mtime=2_000)
     district = csv_district("pine", {"path": str(drop)})
-    with pytest.raises(BundleError, match=r"users\.csv bulk and roles\.csv absent"):
-        fetch(district, "users", lake)
-    assert [row["role"] for row in read_lake(lake, "users", "pine")] == ["student"]  # one was applied, not skipped
+    bundle_12(drop / "one", KIM, KIM_STUDENT, "bulk", "bulk", mtime=1_000)
+    fetch(district, "users", lake)
+    aide = ROLES_12 + "r9,active,2024-07-01T00:00:00Z,u1,secondary,aide,s2\r\n"
+    bundle_12(drop / "two", "", aide, "absent", "delta", mtime=2_000_000_000)
+    outcome = fetch(district, "users", lake)
+    assert outcome.note == "two: delta 1.2 side files, 1 records"  # Kim, landed again with her new role
+    kim = newest(lake, "u1")
+    assert (kim["given_name"], kim["role"], kim["org_sourced_ids"]) == ("Kim", "student", ["s1", "s2"])
+    assert roles_of(kim) == [("primary", "student", "s1"), ("secondary", "aide", "s2")]
+    assert kim["date_last_modified"].year == 2033  # the delivery of bundle two: newer than her landed version
+
+    dropped = ROLES_12 + "r1,tobedeleted,2024-08-01T00:00:00Z,u1,primary,student,s1\r\n"
+    bundle_12(drop / "three", "", dropped, "absent", "delta", mtime=2_000_000_100)
+    fetch(district, "users", lake)
+    kim = newest(lake, "u1")
+    assert (kim["role"], kim["org_sourced_ids"], roles_of(kim)) == ("aide", ["s2"], [("secondary", "aide", "s2")])
+
+
+def test_a_12_bulk_users_file_without_roles_keeps_the_roles_and_supersedes_nothing(tmp_path, lake):
+    drop = tmp_path / "drop"
+    bundle_12(drop / "one", KIM, KIM_STUDENT, "bulk", "bulk", mtime=1_000)
+    aide = ROLES_12 + "r9,active,,u1,secondary,aide,s2\r\n"
+    bundle_12(drop / "two", "", aide, "absent", "delta", mtime=2_000)
+    bundle_12(drop / "three", KIM, "", "bulk", "absent", mtime=3_000)  # would lose bundle two if it superseded it
+    outcome = fetch(csv_district("pine", {"path": str(drop)}), "users", lake)
+    assert "skipped" not in (outcome.note or "")
+    kim = newest(lake, "u1")
+    assert (kim["_mode"], roles_of(kim)) == ("full", [("primary", "student", "s1"), ("secondary", "aide", "s2")])
