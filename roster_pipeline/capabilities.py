@@ -25,7 +25,7 @@ from roster_pipeline.lake import Lake, now_iso
 from roster_pipeline.oneroster import EndpointNotOffered, Filter, OneRosterClient, OneRosterError, Page
 from roster_pipeline.oneroster.endpoints import ENDPOINT_TABLES, EndpointSpec, version_key
 from roster_pipeline.oneroster.flatten import flatten_records, ignorable_fields
-from roster_pipeline.registry import DistrictConfig
+from roster_pipeline.registry import DistrictConfig, RestSource
 from roster_pipeline.sources import rest_client_for, rest_source_of, token_scope
 
 CAPABILITIES_FILE = "capabilities.json"
@@ -111,7 +111,8 @@ def probe_district(
         try:
             grant = client.request_token()
         except OneRosterError as error:
-            report.problems.append(f"token: {error}")
+            refused = error.status in (401, 403)
+            report.problems.append(f"token: {error}" + (f" — {_credential_hint(source)}" if refused else ""))
             return report
         report.token_ok = True
         if grant is None:
@@ -124,10 +125,21 @@ def probe_district(
             capability = probe_endpoint(
                 client, spec, configured=spec.name in district.endpoints, ignored=district.ignored(spec.name)
             )
+            if grant is None and not report.endpoints and capability.status in (401, 403):
+                # OAuth 1 has no token to ask for: the first signed request is the credential check.
+                report.token_ok = False
+                report.problems.append(
+                    f"signed request refused: {'; '.join(capability.notes)} — {_credential_hint(source)}"
+                )
+                return report
             report.endpoints[spec.name] = capability
             if capability.configured and capability.required and not capability.offered:
                 report.problems.append(f"required endpoint {spec.name} did not answer: {'; '.join(capability.notes)}")
     return report
+
+
+def _credential_hint(source: RestSource) -> str:
+    return f"check {source.auth.client_id_env} / {source.auth.client_secret_env} (the registry's credential variables)"
 
 
 def probe_endpoint(
@@ -246,7 +258,7 @@ def format_report(report: CapabilityReport) -> str:
     lines = [
         f"District {report.district_id} — provider {report.provider} — OneRoster {report.version}",
         f"  base URL  {report.base_url}",
-        f"  auth      {report.auth}: {'token granted' if report.token_ok else 'FAILED'}"
+        f"  auth      {report.auth}: {_auth_outcome(report)}"
         + (f" (scope granted: {report.granted_scope})" if report.granted_scope else ""),
         f"  probed at {report.probed_at}",
         "",
@@ -272,6 +284,13 @@ def format_report(report: CapabilityReport) -> str:
         lines.append(f"skipped until offered: {', '.join(missing)}")
     lines.extend(_ignore_advice(report))
     return "\n".join(lines)
+
+
+def _auth_outcome(report: CapabilityReport) -> str:
+    if not report.token_ok:
+        return "FAILED"
+    # OAuth 1 has no token: each request is signed, and the first endpoint's answer proved the credentials.
+    return "signed requests accepted" if report.auth.startswith("oauth1") else "token granted"
 
 
 def _ignore_advice(report: CapabilityReport) -> list[str]:

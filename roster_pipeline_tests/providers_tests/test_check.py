@@ -5,7 +5,13 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from roster_pipeline.capabilities import capabilities_path, load_capabilities, probe_district, store_capabilities
+from roster_pipeline.capabilities import (
+    capabilities_path,
+    format_report,
+    load_capabilities,
+    probe_district,
+    store_capabilities,
+)
 from roster_pipeline.cli import main
 from roster_pipeline.fetch import fetch_endpoint
 from roster_pipeline.lake import Lake
@@ -75,3 +81,23 @@ def test_the_check_command_prints_and_stores_the_report_of_a_12_district(world, 
     stored = orjson.loads(capabilities_path(Lake(world.data_dir / "lake"), "yew").read_bytes())
     assert stored["endpoints"]["users"]["filter_works"] is True and stored["version"] == "1.2"
     assert main(["check", "nope"]) == 2
+
+
+def test_a_refused_oauth1_signature_stops_the_probe_and_names_the_credential_variables(world, monkeypatch):
+    world.add_rest_district(small("ash"), "oauth1")
+    monkeypatch.setenv("ASH_SECRET", "not-the-secret")
+    report = probe_district(world.settings.registry().district("ash"))
+    assert not report.token_ok and not report.usable and report.endpoints == {}
+    [problem] = report.problems
+    assert problem.startswith("signed request refused: district 'ash', endpoint academicSessions")
+    assert "HTTP 401" in problem and "check ASH_ID / ASH_SECRET (the registry's credential variables)" in problem
+    assert "not-the-secret" not in format_report(report) and "FAILED" in format_report(report)
+
+
+def test_a_refused_token_request_names_the_credential_variables(world, monkeypatch):
+    world.add_rest_district(small("ash"))
+    monkeypatch.setenv("ASH_SECRET", "not-the-secret")
+    report = probe_district(world.settings.registry().district("ash"))
+    [problem] = report.problems
+    assert problem.startswith("token: ") and "check ASH_ID / ASH_SECRET" in problem
+    assert "not-the-secret" not in problem
