@@ -20,8 +20,8 @@ from typing import Any
 
 import orjson
 
-from roster_pipeline.fetch import FetchOutcome, _record
-from roster_pipeline.lake import Lake, SyncRunRecord, _write_atomic, now_iso
+from roster_pipeline.fetch import FetchOutcome, record_fetch_run
+from roster_pipeline.lake import Lake, SyncRunRecord, now_iso, write_atomic
 from roster_pipeline.oneroster.csv_bundle import open_bundle
 from roster_pipeline.oneroster.csv_manifest import MANIFEST_NAME, BundleError, Manifest
 from roster_pipeline.oneroster.csv_reader import SIDE_FILES, CsvFileReader
@@ -97,7 +97,7 @@ class ImportLog:
         self.entries.append(
             {"key": bundle.key, "name": bundle.name, "outcome": outcome, "at": now_iso("milliseconds"), **details}
         )
-        _write_atomic(self.path, orjson.dumps(self.entries, option=orjson.OPT_INDENT_2))
+        write_atomic(self.path, orjson.dumps(self.entries, option=orjson.OPT_INDENT_2))
 
 
 @dataclass(frozen=True)
@@ -230,7 +230,7 @@ def fetch_csv_endpoint(
         imports = ImportLog(lake, district.id, endpoint)
         plan = plan_imports(find_bundles(folder), endpoint, imports.keys(), full=full)
     except Exception as error:
-        _record(lake, outcome, run_id, started_at, "failed", error=str(error))
+        record_fetch_run(lake, outcome, run_id, started_at, "failed", error=str(error))
         raise
     notes = []
     for item, reason in plan.skipped:
@@ -240,7 +240,7 @@ def fetch_csv_endpoint(
     for item in plan.apply:
         if item.error is not None or item.manifest is None:
             rejected = BundleError(f"district '{district.id}', endpoint {endpoint}: {item.error}")
-            _record(lake, outcome, run_id, now_iso("milliseconds"), "failed", error=str(rejected))
+            record_fetch_run(lake, outcome, run_id, now_iso("milliseconds"), "failed", error=str(rejected))
             raise rejected
         mode = endpoint_mode(item.manifest, endpoint)
         if mode == "absent":
@@ -256,7 +256,7 @@ def fetch_csv_endpoint(
         outcome.mode = "full" if any(a.endswith("(bulk)") for a in applied) else "delta"
         outcome.mode_reason = "bundles applied: " + ", ".join(applied)
     else:
-        _record(lake, outcome, run_id, started_at, "success")
+        record_fetch_run(lake, outcome, run_id, started_at, "success")
     outcome.note = "; ".join(notes) or f"no new bundle in {folder}"
     outcome.duration_s = round(time.monotonic() - started, 3)
     return outcome

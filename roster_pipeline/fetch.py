@@ -162,12 +162,12 @@ def fetch_endpoint(
     except EndpointNotOffered as error:
         writer.abort()
         outcome.offered, outcome.note = False, str(error)
-        _record(lake, outcome, run_id, started_at, "not_offered")
+        record_fetch_run(lake, outcome, run_id, started_at, "not_offered")
         return outcome
     except Exception as error:
         writer.abort()
         failure = with_credential_hint(error, district)
-        _record(lake, outcome, run_id, started_at, "failed", error=str(failure))
+        record_fetch_run(lake, outcome, run_id, started_at, "failed", error=str(failure))
         if failure is error:
             raise
         raise failure from None
@@ -187,7 +187,7 @@ def fetch_endpoint(
         outcome.malformed = tally.count
         outcome.note = tally.summary(district, endpoint)
         log(f"district '{district.id}', endpoint {endpoint}: {outcome.note}")
-    _record(lake, outcome, run_id, started_at, "success", problems=tally.described)
+    record_fetch_run(lake, outcome, run_id, started_at, "success", problems=tally.described)
     return outcome
 
 
@@ -220,7 +220,7 @@ def _land_pages(
     return server_started
 
 
-def _record(
+def record_fetch_run(
     lake: Lake,
     outcome: FetchOutcome,
     run_id: str,
@@ -229,6 +229,7 @@ def _record(
     error: str | None = None,
     problems: list[str] | None = None,
 ) -> None:
+    """Keep a fetch attempt's record in the lake (``ops.sync_runs`` mirrors it), with its malformed records."""
     run = SyncRunRecord(
         run_id=run_id,
         district_id=outcome.district_id,

@@ -209,7 +209,7 @@ class Lake:
 
     def set_watermark(self, district_id: str, endpoint: str, watermark: str, batch_id: str) -> None:
         state = {"watermark": watermark, "batch_id": batch_id, "updated_at": now_iso()}
-        _write_atomic(self._watermark_dir(district_id) / f"{endpoint}.json", orjson.dumps(state))
+        write_atomic(self._watermark_dir(district_id) / f"{endpoint}.json", orjson.dumps(state))
 
     def clear_watermark(self, district_id: str, endpoint: str) -> None:
         (self._watermark_dir(district_id) / f"{endpoint}.json").unlink(missing_ok=True)
@@ -232,7 +232,7 @@ class Lake:
         """Keep a fetch attempt's record (one file per attempt: parallel fetches never share a file)."""
         folder = self.state_dir(run.district_id) / "runs"
         name = f"{run.started_at.replace(':', '')}-{run.endpoint}-{uuid.uuid4().hex[:8]}.json"
-        _write_atomic(folder / name, orjson.dumps(asdict(run)))
+        write_atomic(folder / name, orjson.dumps(asdict(run)))
 
     def run_records(self, district_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
         folder = self.state_dir(district_id) / "runs"
@@ -255,7 +255,7 @@ def now_iso(timespec: str = "microseconds") -> str:
     return datetime.now(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
-def _write_atomic(path: Path, content: bytes) -> None:
+def write_atomic(path: Path, content: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     tmp.write_bytes(content)

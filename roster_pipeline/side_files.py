@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import polars as pl
 
-from roster_pipeline.lake import Lake, _write_atomic
+from roster_pipeline.lake import Lake, write_atomic
 from roster_pipeline.oneroster.csv_reader import SIDE_FILES, SideRow, attach_v1p2
 from roster_pipeline.oneroster.flatten import flatten_records, lake_schema
 
@@ -62,7 +62,7 @@ class SideFileLedger:
         return grouped
 
     def save(self) -> None:
-        _write_atomic(self.path, orjson.dumps(self.rows))
+        write_atomic(self.path, orjson.dumps(self.rows))
 
 
 def changed_users(before: Items, after: Items) -> set[str]:
