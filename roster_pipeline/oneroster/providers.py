@@ -83,6 +83,12 @@ _BLACKBAUD_OAUTH2 = "https://developer.blackbaud.com/skyapi/products/bbem/oneros
 _BLACKBAUD_TOKEN = "https://developer.blackbaud.com/skyapi/products/bbem/oneroster/authorization"
 _BLACKBAUD_OAUTH1 = "https://help.formative.com/en/articles/4380353-gold-plan-schools-rostering-with-blackbaud"
 _CLASSLINK_ACCESS = "https://developer.classlink.com/reference/accessing-data"
+_CLASSLINK_POWERSCHOOL = "https://support.classlink.com/hc/en-us/articles/360007232513-PowerSchool-API-Activation"
+_INSTRUCTURE_POWERSCHOOL = (
+    "https://community.canvaslms.com/t5/PowerSchool-and-Canvas/Where-can-I-find-authorization-credentials-for-the-"
+    "Canvas/ta-p/425643"
+)
+_POWERSCHOOL_TOKEN = "https://apis.io/examples/powerschool/powerschool-oauth-token-request/"
 _CAMPUS_GUIDELINES = "https://kb.infinitecampus.com/help/guidelines-for-oneroster-api-consumers"
 _CAMPUS_V1P2 = "https://help.gg4l.com/knowledge/establish-a-connection-with-infinite-campus-api-1.2-data-source"
 _UNIFIED_CLASSROOM = "https://docs.powerschool.com/UCHA/system-administration/integrations/oneroster"
@@ -172,8 +178,10 @@ PROVIDERS: dict[str, ProviderProfile] = {
             verified=True,
             notes=(
                 "A district's Roster Server is reached directly with OAuth 1 signed requests (server URL, client "
-                f"id and secret from ClassLink's console); ClassLink's OAuth 2 proxy is the alternative "
-                f"({_CLASSLINK_ACCESS}). SDS does not take contacts or demographics from it ({_SDS_OVERVIEW}). "
+                "id and secret from ClassLink's console); ClassLink's OAuth 2 proxy is the alternative, at "
+                "https://oneroster-proxy.classlink.io/<app id>/ims/oneroster/v1p1 with a static bearer key "
+                f"({_CLASSLINK_ACCESS}), which this pipeline does not take: connect with OAuth 1. SDS does not "
+                f"take contacts or demographics from it ({_SDS_OVERVIEW}). "
                 "Base URL, page cap and filter support unverified."
             ),
         ),
@@ -218,10 +226,14 @@ PROVIDERS: dict[str, ProviderProfile] = {
             key="powerschool",
             display_name="PowerSchool SIS",
             connection_types=frozenset({API, SFTP}),
+            token_url_hint="https://<powerschool host>/oauth/access_token",
             notes=(
-                "OneRoster through the PowerSchool OneRoster plugin with OAuth 2 client credentials. "
-                f"{_API_AND_SFTP} Token URL convention, page cap and filter support unverified; run "
-                "`roster-pipeline check`."
+                "OneRoster through a OneRoster plugin installed in PowerSchool, whose Data Configuration page shows "
+                "the OAuth client id and secret and a maximum page size that integrators ask districts to raise to "
+                f"1000 ({_CLASSLINK_POWERSCHOOL}, {_INSTRUCTURE_POWERSCHOOL}); until it is raised the server sends "
+                "shorter pages, which the client follows and `roster-pipeline check` reports. The token URL above is "
+                f"PowerSchool's general API convention (an API catalogue's example, {_POWERSCHOOL_TOKEN}), not from "
+                f"a OneRoster page. {_API_AND_SFTP} Filter support unverified."
             ),
         ),
         ProviderProfile(
