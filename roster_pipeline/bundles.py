@@ -23,8 +23,9 @@ import orjson
 from roster_pipeline.fetch import FetchOutcome, record_fetch_run
 from roster_pipeline.lake import Lake, SyncRunRecord, now_iso, write_atomic
 from roster_pipeline.oneroster.csv_bundle import open_bundle
+from roster_pipeline.oneroster.csv_columns import SIDE_FILES_V1P2
 from roster_pipeline.oneroster.csv_manifest import MANIFEST_NAME, BundleError, Manifest
-from roster_pipeline.oneroster.csv_reader import SIDE_FILES, CsvFileReader
+from roster_pipeline.oneroster.csv_reader import CsvFileReader
 from roster_pipeline.oneroster.flatten import flatten_records
 from roster_pipeline.registry import CsvSource, DistrictConfig
 from roster_pipeline.side_files import Items, SideFileLedger, changed_users, relanded_users
@@ -142,7 +143,7 @@ def endpoint_mode(manifest: Manifest, endpoint: str) -> str:
     users.csv change the users they belong to (a delta)."""
     mode = manifest.mode(endpoint)
     if mode == "absent" and _is_v1p2_users(manifest, endpoint):
-        return "delta" if any(manifest.mode(stem) != "absent" for stem in SIDE_FILES) else "absent"
+        return "delta" if any(manifest.mode(stem) != "absent" for stem in SIDE_FILES_V1P2) else "absent"
     return mode
 
 
@@ -175,7 +176,7 @@ def _apply_side_files(district: DistrictConfig, lake: Lake, reader: CsvFileReade
         return None
     ledger = SideFileLedger.load(lake, district.id)
     before = ledger.items()
-    for stem in SIDE_FILES:
+    for stem in SIDE_FILES_V1P2:
         if manifest.mode(stem) != "absent":
             ledger.apply(stem, manifest.mode(stem), reader.side_rows(stem))
     after = ledger.items()

@@ -20,7 +20,8 @@ import orjson
 import polars as pl
 
 from roster_pipeline.lake import Lake, write_atomic
-from roster_pipeline.oneroster.csv_reader import SIDE_FILES, SideRow, attach_v1p2
+from roster_pipeline.oneroster.csv_columns import SIDE_FILES_V1P2
+from roster_pipeline.oneroster.csv_reader import SideRow, attach_v1p2
 from roster_pipeline.oneroster.flatten import flatten_records, lake_schema
 
 LEDGER_FILE = "side-files.json"
@@ -41,7 +42,7 @@ class SideFileLedger:
     def load(cls, lake: Lake, district_id: str) -> SideFileLedger:
         path = lake.state_dir(district_id) / LEDGER_FILE
         rows = orjson.loads(path.read_bytes()) if path.exists() else {}
-        return cls(path, {stem: rows.get(stem, {}) for stem in SIDE_FILES})
+        return cls(path, {stem: rows.get(stem, {}) for stem in SIDE_FILES_V1P2})
 
     def apply(self, stem: str, mode: str, rows: Iterable[SideRow]) -> None:
         """A bulk file replaces the stem's rows; a delta file adds, changes and (tobedeleted) removes rows."""
@@ -55,7 +56,7 @@ class SideFileLedger:
 
     def items(self) -> Items:
         """Each user's items per side file, in the order their rows arrived."""
-        grouped: Items = {stem: {} for stem in SIDE_FILES}
+        grouped: Items = {stem: {} for stem in SIDE_FILES_V1P2}
         for stem, rows in self.rows.items():
             for user, item in rows.values():
                 grouped[stem].setdefault(user, []).append(item)
@@ -68,7 +69,7 @@ class SideFileLedger:
 def changed_users(before: Items, after: Items) -> set[str]:
     """Users whose roles or profiles differ between two states of the ledger."""
     changed = set()
-    for stem in SIDE_FILES:
+    for stem in SIDE_FILES_V1P2:
         for user in before[stem].keys() | after[stem].keys():
             if before[stem].get(user) != after[stem].get(user):
                 changed.add(user)

@@ -19,6 +19,7 @@ from roster_pipeline.oneroster.csv_bundle import CsvBundle
 from roster_pipeline.oneroster.csv_columns import (
     HIERARCHIES,
     PARENT_TYPES,
+    SIDE_FILES_V1P2,
     CellError,
     ColumnReader,
     column_reader,
@@ -57,10 +58,6 @@ class SideRow:
     user_sourced_id: str
     active: bool
     item: dict[str, Any]
-
-
-# The 1.2 side files: each row belongs to one user and becomes an item of the user record's key.
-SIDE_FILES = {"roles": "roles", "userProfiles": "userProfiles"}
 
 
 @dataclass(frozen=True)
@@ -188,7 +185,7 @@ class CsvFileReader:
         if self.side_items is not None:
             return self.side_items
         grouped: dict[str, dict[str, list[dict[str, Any]]]] = {}
-        for stem in SIDE_FILES:
+        for stem in SIDE_FILES_V1P2:
             grouped[stem] = defaultdict(list)
             for side in self.side_rows(stem):
                 if side.active:
