@@ -22,11 +22,12 @@ from typing import Any
 import orjson
 
 from roster_pipeline.lake import Lake, now_iso
+from roster_pipeline.malformed import ignore_advice
 from roster_pipeline.oneroster import EndpointNotOffered, Filter, OneRosterClient, OneRosterError, Page
 from roster_pipeline.oneroster.endpoints import ENDPOINT_TABLES, EndpointSpec, version_key
-from roster_pipeline.oneroster.flatten import flatten_records, ignorable_fields
-from roster_pipeline.registry import DistrictConfig, RestSource
-from roster_pipeline.sources import rest_client_for, rest_source_of, token_scope
+from roster_pipeline.oneroster.flatten import flatten_records
+from roster_pipeline.registry import DistrictConfig
+from roster_pipeline.sources import credential_hint, rest_client_for, rest_source_of, token_scope
 
 CAPABILITIES_FILE = "capabilities.json"
 # Bounds no real record can fall outside: a filter that works returns nothing after the first and every
@@ -112,7 +113,7 @@ def probe_district(
             grant = client.request_token()
         except OneRosterError as error:
             refused = error.status in (401, 403)
-            report.problems.append(f"token: {error}" + (f" — {_credential_hint(source)}" if refused else ""))
+            report.problems.append(f"token: {error}" + (f" — {credential_hint(source)}" if refused else ""))
             return report
         report.token_ok = True
         if grant is None:
@@ -129,17 +130,13 @@ def probe_district(
                 # OAuth 1 has no token to ask for: the first signed request is the credential check.
                 report.token_ok = False
                 report.problems.append(
-                    f"signed request refused: {'; '.join(capability.notes)} — {_credential_hint(source)}"
+                    f"signed request refused: {'; '.join(capability.notes)} — {credential_hint(source)}"
                 )
                 return report
             report.endpoints[spec.name] = capability
             if capability.configured and capability.required and not capability.offered:
                 report.problems.append(f"required endpoint {spec.name} did not answer: {'; '.join(capability.notes)}")
     return report
-
-
-def _credential_hint(source: RestSource) -> str:
-    return f"check {source.auth.client_id_env} / {source.auth.client_secret_env} (the registry's credential variables)"
 
 
 def probe_endpoint(
@@ -297,12 +294,8 @@ def _ignore_advice(report: CapabilityReport) -> list[str]:
     """Where one field makes most of a first page unreadable, the registry line that would land those records."""
     advice = []
     for cap in report.endpoints.values():
-        if not cap.configured or not cap.malformed or not cap.malformed_fields:
-            continue
-        name, count = next(iter(cap.malformed_fields.items()))
-        if count * 2 >= cap.malformed and name in ignorable_fields(cap.endpoint):
-            advice.append(
-                f"{cap.endpoint}: field {name} is unreadable in {count} records — if the provider garbles it "
-                f"everywhere, add `ignore_fields: {{{cap.endpoint}: [{name}]}}` to district '{report.district_id}'"
-            )
+        if cap.configured and cap.malformed:
+            line = ignore_advice(report.district_id, cap.endpoint, cap.malformed_fields, cap.malformed)
+            if line:
+                advice.append(f"{cap.endpoint}: {line}")
     return ["", *advice] if advice else []

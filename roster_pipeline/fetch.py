@@ -17,7 +17,7 @@ from roster_pipeline.oneroster import EndpointNotOffered, Filter, OneRosterClien
 from roster_pipeline.oneroster.flatten import flatten_records
 from roster_pipeline.oneroster.normalize import RecordProblem, parse_datetime
 from roster_pipeline.registry import DistrictConfig, RestSource
-from roster_pipeline.sources import rest_client_for, rest_source_of
+from roster_pipeline.sources import credential_hint, rest_client_for, rest_source_of
 
 # Records modified while the previous sync was paging can carry a dateLastModified just before its start as
 # the server saw it; re-reading a short window is cheap because merges are idempotent.
@@ -106,9 +106,8 @@ def with_credential_hint(error: Exception, district: DistrictConfig) -> Exceptio
     source = district.source
     if not isinstance(error, OneRosterError) or error.status not in (401, 403) or not isinstance(source, RestSource):
         return error
-    hint = f"check {source.auth.client_id_env} / {source.auth.client_secret_env} (the registry's credential variables)"
     return OneRosterError(
-        f"{error.detail} — {hint}",
+        f"{error.detail} — {credential_hint(source)}",
         label=error.label,
         endpoint=error.endpoint,
         offset=error.offset,

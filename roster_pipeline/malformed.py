@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from roster_pipeline.oneroster.flatten import ignorable_fields
 from roster_pipeline.oneroster.normalize import RecordProblem
@@ -45,11 +45,20 @@ class MalformedTally:
     def summary(self, district: DistrictConfig, endpoint: str) -> str:
         """One line for the run's metadata: how many, the first, and what to do when one field is to blame."""
         line = f"{self.count} malformed records left out (first: {self.described[0]})"
-        field, count = self._fields.most_common(1)[0] if self._fields else (None, 0)
-        if field in ignorable_fields(endpoint) and count * 2 >= self.count:
-            line += (
-                f"; field {field} could not be read in {count} of them — if the provider garbles it in every "
-                f"record, add `ignore_fields: {{{endpoint}: [{field}]}}` to district '{district.id}' in the "
-                "registry (or to its provider profile) so those records land without it"
-            )
+        if advice := ignore_advice(district.id, endpoint, self._fields, self.count):
+            line += f"; {advice} (or to its provider profile) so those records land without it"
         return line
+
+
+def ignore_advice(district_id: str, endpoint: str, fields: Mapping[str, int], malformed: int) -> str | None:
+    """When one ignorable field is to blame for at least half of ``malformed`` records, the registry line that
+    would land them; ``fields`` counts the records each field made unreadable."""
+    if not fields:
+        return None
+    field, count = max(fields.items(), key=lambda item: item[1])
+    if field not in ignorable_fields(endpoint) or count * 2 < malformed:
+        return None
+    return (
+        f"field {field} is unreadable in {count} of them — if the provider garbles it in every record, add "
+        f"`ignore_fields: {{{endpoint}: [{field}]}}` to district '{district_id}' in the registry"
+    )

@@ -16,6 +16,11 @@ def rest_source_of(district: DistrictConfig) -> RestSource:
     return source
 
 
+def credential_hint(source: RestSource) -> str:
+    """What to check when the provider refuses a district's credentials: the variables, never their values."""
+    return f"check {source.auth.client_id_env} / {source.auth.client_secret_env} (the registry's credential variables)"
+
+
 def token_scope(district: DistrictConfig) -> str | None:
     """The scope a district's token request names: the registry's (or its provider's default) when set; for
     OneRoster 1.2 otherwise the narrowest scopes its endpoints need; for 1.1 none (the server's default)."""
