@@ -38,6 +38,8 @@ KNOWN_ENDPOINTS = (
     "demographics",
 )
 REST_BASE_PATHS = {version: BASE_PATHS[key] for version, key in VERSION_KEYS.items()}
+# How long to wait for a provider and how hard to try (the registry's `network` section, per district or for all).
+NETWORK_DEFAULTS = {"read_timeout": 30.0, "max_attempts": 6, "max_confirmations": 500}
 
 
 class RegistryError(ValueError):
@@ -100,6 +102,16 @@ class SchoolSetting:
 
 
 @dataclass(frozen=True)
+class NetworkSettings:
+    """How a district's provider is read: seconds to wait for a response, attempts per request (the first
+    included), and how many records a full sync may look up one by one before it tombstones them."""
+
+    read_timeout: float = 30.0
+    max_attempts: int = 6
+    max_confirmations: int = 500
+
+
+@dataclass(frozen=True)
 class DistrictConfig:
     """One district of the registry: where its roster comes from and how it is scheduled."""
 
@@ -117,6 +129,7 @@ class DistrictConfig:
     max_malformed: int = 100
     # Fields this district's provider garbles, beyond its profile's: (endpoint, fields) pairs.
     ignore_fields: tuple[tuple[str, frozenset[str]], ...] = ()
+    network: NetworkSettings = NetworkSettings()
 
     def ignored(self, endpoint: str) -> frozenset[str]:
         """Fields of ``endpoint`` records not to read: the provider profile's known garbage and this district's."""
@@ -190,8 +203,12 @@ def parse_registry(document: Any, source: str = "<registry>") -> Registry:
         raise RegistryError(source, ["top level must be a mapping with a 'districts' list"])
     districts: list[DistrictConfig] = []
     seen: set[str] = set()
+    network_defaults = document.get("network", {})
+    if not isinstance(network_defaults, dict):
+        problems.append(f"network: must be a mapping of {', '.join(NETWORK_DEFAULTS)}")
+        network_defaults = {}
     for index, entry in enumerate(document["districts"]):
-        checker = _DistrictChecker(index, entry, problems)
+        checker = _DistrictChecker(index, entry, problems, network_defaults)
         district = checker.build()
         if district is None:
             continue
@@ -204,7 +221,7 @@ def parse_registry(document: Any, source: str = "<registry>") -> Registry:
         problems.append(f"timezone: '{timezone}' is not an IANA time zone name (e.g. America/Chicago)")
     if problems:
         raise RegistryError(source, problems)
-    settings = {k: v for k, v in document.items() if k not in ("districts", "timezone")}
+    settings = {k: v for k, v in document.items() if k not in ("districts", "timezone", "network")}
     return Registry(tuple(districts), timezone=timezone, source=source, settings=settings)
 
 
@@ -232,8 +249,9 @@ def _is_cron(expression: str) -> bool:
 class _DistrictChecker:
     """Validates one registry entry, appending a readable line per problem."""
 
-    def __init__(self, index: int, entry: Any, problems: list[str]) -> None:
+    def __init__(self, index: int, entry: Any, problems: list[str], network_defaults: Mapping[str, Any]) -> None:
         self.entry = entry if isinstance(entry, dict) else {}
+        self.network_defaults = network_defaults
         self.problems = problems
         raw_id = self.entry.get("id")
         self.where = f"district '{raw_id}'" if isinstance(raw_id, str) else f"district #{index + 1}"
@@ -267,6 +285,7 @@ class _DistrictChecker:
             self.problem("enabled", f"'{enabled}' must be true or false")
         share, malformed = self.guard()
         ignore_fields = self.ignore_fields()
+        network = self.network()
         if len(self.problems) > before or provider is None or source is None or not isinstance(district_id, str):
             return None
         return DistrictConfig(
@@ -283,6 +302,7 @@ class _DistrictChecker:
             max_removed_share=share,
             max_malformed=malformed,
             ignore_fields=ignore_fields,
+            network=network,
         )
 
     def guard(self) -> tuple[float, int]:
@@ -297,6 +317,28 @@ class _DistrictChecker:
             self.problem("guard.max_malformed", f"'{malformed}' must be a non-negative integer")
             malformed = 100
         return float(share), malformed
+
+    def network(self) -> NetworkSettings:
+        """The registry's `network` section for all districts, overridden key by key by the district's own."""
+        own = self.entry.get("network", {}) or {}
+        if not isinstance(own, dict):
+            self.problem("network", f"must be a mapping of {', '.join(NETWORK_DEFAULTS)}")
+            own = {}
+        merged = {**NETWORK_DEFAULTS, **self.network_defaults, **own}
+        for key in sorted(set(merged) - set(NETWORK_DEFAULTS)):
+            self.problem(f"network.{key}", f"unknown setting (known: {', '.join(NETWORK_DEFAULTS)})")
+        timeout = merged["read_timeout"]
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0 < timeout <= 3600:
+            self.problem("network.read_timeout", f"'{timeout}' must be seconds between 0 and 3600 (e.g. 30)")
+            timeout = NETWORK_DEFAULTS["read_timeout"]
+        counts = {}
+        for key, minimum in (("max_attempts", 1), ("max_confirmations", 0)):
+            value = merged[key]
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                self.problem(f"network.{key}", f"'{value}' must be an integer of at least {minimum}")
+                value = NETWORK_DEFAULTS[key]
+            counts[key] = int(value)
+        return NetworkSettings(float(timeout), counts["max_attempts"], counts["max_confirmations"])
 
     def provider(self) -> ProviderProfile | None:
         key = self.entry.get("provider", "generic")

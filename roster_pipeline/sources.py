@@ -3,7 +3,7 @@ provider profile. The only place where registry settings meet the OneRoster libr
 
 from __future__ import annotations
 
-from roster_pipeline.oneroster import OAuth1HmacSha256, OAuth2ClientCredentials, OneRosterClient
+from roster_pipeline.oneroster import OAuth1HmacSha256, OAuth2ClientCredentials, OneRosterClient, RetryPolicy
 from roster_pipeline.oneroster.endpoints import scopes_for, version_key
 from roster_pipeline.registry import DistrictConfig, RestSource
 
@@ -32,8 +32,9 @@ def token_scope(district: DistrictConfig) -> str | None:
     return None
 
 
-def rest_client_for(district: DistrictConfig, *, timeout: float = 30.0) -> OneRosterClient:
-    """A client for a REST district; raises MissingSecretError naming an unset credential variable."""
+def rest_client_for(district: DistrictConfig) -> OneRosterClient:
+    """A client for a REST district, with its registry's read timeout and retry budget; raises
+    MissingSecretError naming an unset credential variable."""
     source = rest_source_of(district)
     auth_config = source.auth
     client_id = district.secret(auth_config.client_id_env)
@@ -55,7 +56,8 @@ def rest_client_for(district: DistrictConfig, *, timeout: float = 30.0) -> OneRo
         auth,
         page_size=min(source.page_size, district.provider.page_size_cap),
         max_concurrency=district.provider.max_concurrency,
-        timeout=timeout,
+        timeout=district.network.read_timeout,
+        retry=RetryPolicy(max_attempts=district.network.max_attempts),
         label=f"district '{district.id}'",
         version=version_key(source.version),
     )

@@ -274,6 +274,30 @@ class OneRosterClient:
         url = self._page_url(spec, offset, limit or self.page_size, filter_text)
         return self._page(spec, self._get(spec, url, offset), offset, 0)
 
+    def get_record(self, spec: EndpointSpec | str, sourced_id: str) -> dict[str, Any] | None:
+        """One record by sourcedId (``GET users/{id}``), normalised; ``None`` when the provider answers 404 or
+        410 (it no longer has the record), with the usual retries for anything transient.
+
+        A full sync asks this of each record it did not see before tombstoning it: offset paging over a
+        collection that changes while it is paged skips records. Raises ``OneRosterError`` when the answer is
+        neither the record nor "gone", or the record cannot be read.
+        """
+        if isinstance(spec, str):
+            spec = endpoint_spec(spec, self.version)
+        url = httpx.URL(f"{self.base_url}/{spec.path}/{quote(sourced_id, safe='')}")
+        response, body = self._request(spec, url, 0, accept=frozenset({200, 404, 410}))
+        if response.status_code != 200:
+            return None
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise self._error(spec, 0, f"record {sourced_id!r}: response is not JSON ({exc})", status=200) from None
+        record = payload.get(spec.singular_key) if isinstance(payload, dict) else None
+        read = read_record(spec.name, record, 0)
+        if isinstance(read, RecordProblem):
+            raise self._error(spec, 0, f"record {sourced_id!r} by id: {read}", status=200)
+        return read
+
     def request_token(self) -> dict[str, Any] | None:
         """Ask the token endpoint for a fresh token now; ``None`` for signed (OAuth 1) requests.
 
@@ -399,6 +423,13 @@ class OneRosterClient:
         return httpx.URL(f"{self.base_url}/{spec.path}?{urlencode(params, quote_via=quote, safe='')}")
 
     def _get(self, spec: EndpointSpec, url: httpx.URL, offset: int) -> _Response:
+        response, body = self._request(spec, url, offset)
+        return self._parse(spec, response, body, offset)
+
+    def _request(
+        self, spec: EndpointSpec, url: httpx.URL, offset: int, accept: frozenset[int] = frozenset({200})
+    ) -> tuple[httpx.Response, bytes]:
+        """GET ``url`` with retries until it answers one of the ``accept`` statuses; raise for any other."""
         policy = self.retry
         attempt = 0
         while True:
@@ -412,8 +443,8 @@ class OneRosterClient:
                     raise self._error(spec, offset, f"{type(exc).__name__} after {attempt} attempts: {exc}") from exc
                 self._wait(spec, offset, attempt, type(exc).__name__, policy.backoff(attempt))
                 continue
-            if response.status_code == 200:
-                return self._parse(spec, response, body, offset)
+            if response.status_code in accept:
+                return response, body
             if response.status_code in policy.retry_statuses and attempt < policy.max_attempts:
                 delay = policy.delay(attempt, response.headers.get("Retry-After"))
                 self._wait(spec, offset, attempt, f"HTTP {response.status_code}", delay)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -39,6 +40,7 @@ class Faults:
             self._slow_left: int | None = None
             self._expire_after: int | None = None
             self._failing: dict[str, tuple[int, int]] = {}
+            self._changes: list[tuple[str, int, Callable[[], None]]] = []
 
     def rate_limit(self, count: int = 3, retry_after: int = 1) -> Faults:
         """Answer the next `count` API requests with 429 Too Many Requests and `Retry-After` seconds."""
@@ -78,6 +80,13 @@ class Faults:
             self._failing[endpoint] = (status, after_offset)
         return self
 
+    def change_while_paging(self, endpoint: str, at_offset: int, change: Callable[[], None]) -> Faults:
+        """Run `change` (e.g. hard-delete records from the district) once, just before answering the first
+        request for `endpoint` at an offset >= `at_offset`: the SIS changing under a client that pages."""
+        with self._lock:
+            self._changes.append((endpoint, at_offset, change))
+        return self
+
     # -- used by the server ---------------------------------------------------------------------------
 
     def take_transport_fault(self) -> Fault | None:
@@ -113,6 +122,13 @@ class Faults:
                 return True
             self._expire_after -= 1
             return False
+
+    def take_changes(self, endpoint: str, offset: int) -> list[Callable[[], None]]:
+        """The changes due before this page is answered (each runs once)."""
+        with self._lock:
+            due = [c for c in self._changes if c[0] == endpoint and offset >= c[1]]
+            self._changes = [c for c in self._changes if c not in due]
+        return [change for _, _, change in due]
 
     def endpoint_fault(self, endpoint: str, offset: int) -> Fault | None:
         """The failure configured for this endpoint at this offset, if any (not consumed)."""

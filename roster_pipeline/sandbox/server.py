@@ -498,6 +498,8 @@ class _Handler(BaseHTTPRequestHandler):
         if failure is not None:
             self._apply_fault(failure)
             return
+        for change in hosted.faults.take_changes(collection, offset):
+            change()
         if hosted.max_page_size is not None:
             limit = min(limit, hosted.max_page_size)
         text = None if hosted.ignore_filter else self._query.get("filter")
