@@ -9,11 +9,21 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from roster_pipeline.capabilities import CapabilityReport, load_capabilities
+from roster_pipeline.confirmations import Confirmation, confirm_unseen
 from roster_pipeline.lake import BatchWriter, Lake, SyncRunRecord, now_iso
 from roster_pipeline.malformed import MalformedTally
-from roster_pipeline.oneroster import EndpointNotOffered, Filter, OneRosterClient, OneRosterError, Page, endpoint_spec
+from roster_pipeline.oneroster import (
+    EndpointNotOffered,
+    EndpointSpec,
+    Filter,
+    OneRosterClient,
+    OneRosterError,
+    Page,
+    endpoint_spec,
+)
 from roster_pipeline.oneroster.flatten import flatten_records
 from roster_pipeline.oneroster.normalize import RecordProblem, parse_datetime
 from roster_pipeline.registry import DistrictConfig, RestSource
@@ -51,6 +61,7 @@ class FetchOutcome:
     duration_s: float = 0.0
     malformed: int = 0  # source records that could not be read and were left out, reported in the run record
     note: str | None = None
+    confirmations: dict[str, Any] | None = None  # a REST full sync's lookups of the live records it did not see
 
 
 def choose_mode(
@@ -153,11 +164,16 @@ def fetch_endpoint(
     started_at = now_iso("milliseconds")
     writer = lake.new_batch(endpoint, district.id)
     tally = MalformedTally()
+    seen: dict[str, None] = {}  # every sourcedId landed, in the order served (the newest is last)
+    confirmation: Confirmation | None = None
     try:
         with client_factory(district) as client:
+            spec = endpoint_spec(endpoint, version)
             filter_ = delta_filter(choice.watermark_from) if choice.watermark_from else None
-            pages = client.iter_pages(endpoint_spec(endpoint, version), filter=filter_)
-            server_started = _land_pages(pages, district, writer, tally, outcome, log)
+            pages = client.iter_pages(spec, filter=filter_)
+            server_started = _land_pages(pages, district, writer, tally, outcome, log, seen)
+            if choice.mode == "full":
+                confirmation = _confirm_unseen(client, spec, district, lake, writer, tally, seen)
     except EndpointNotOffered as error:
         writer.abort()
         outcome.offered, outcome.note = False, str(error)
@@ -178,16 +194,53 @@ def fetch_endpoint(
         malformed=tally.count,
         # Lets a full batch with unreadable records still tombstone deletions, sparing exactly those records.
         malformed_ids=tally.ids(),
+        **(_confirmation_manifest(confirmation) if confirmation is not None else {}),
     )
     lake.set_watermark(district.id, endpoint, outcome.watermark_to, batch.batch_id)
     outcome.records, outcome.batch_id = batch.records, batch.batch_id
     outcome.duration_s = round(time.monotonic() - started, 3)
+    notes = []
     if tally.count:
         outcome.malformed = tally.count
-        outcome.note = tally.summary(district, endpoint)
+        notes.append(tally.summary(district, endpoint))
+    if confirmation is not None and (confirmation_note := confirmation.note()):
+        outcome.confirmations = confirmation.summary()
+        notes.append(confirmation_note)
+    if notes:
+        outcome.note = "; ".join(notes)
         log(f"district '{district.id}', endpoint {endpoint}: {outcome.note}")
     record_fetch_run(lake, outcome, run_id, started_at, "success", problems=tally.described)
     return outcome
+
+
+def _confirm_unseen(
+    client: OneRosterClient,
+    spec: EndpointSpec,
+    district: DistrictConfig,
+    lake: Lake,
+    writer: BatchWriter,
+    tally: MalformedTally,
+    seen: dict[str, None],
+) -> Confirmation:
+    """Look up the live records a full sync did not see, and land those still present (see confirmations.py)."""
+    spared = tally.ids()
+    if spared is None:  # unnamed malformed records: this batch tombstones nothing, so there is nothing to confirm
+        return Confirmation()
+    unseen = lake.live_ids(spec.name, district.id) - seen.keys() - set(spared)
+    # The record served last checks the single-record endpoint: an early one may have been deleted since.
+    example = next(reversed(seen), None)
+    confirmation = confirm_unseen(client, spec, unseen, example, district.network.max_confirmations)
+    if confirmation.landed:
+        problems: list[RecordProblem] = []
+        ignored = district.ignored(spec.name)
+        writer.append(flatten_records(spec.name, district.id, confirmation.landed, ignored, problems=problems))
+        tally.add(problems)
+    return confirmation
+
+
+def _confirmation_manifest(confirmation: Confirmation) -> dict[str, Any]:
+    """What the publish needs: only the confirmed-gone may be tombstoned; the held are asked about next time."""
+    return {"confirm_unseen": True, "confirmed_gone": confirmation.gone, "held": confirmation.held}
 
 
 def _land_pages(
@@ -197,8 +250,10 @@ def _land_pages(
     tally: MalformedTally,
     outcome: FetchOutcome,
     log: Callable[[str], None],
+    seen: dict[str, None],
 ) -> datetime | None:
-    """Flatten each page into the batch, tallying unreadable records; return the first page's server Date."""
+    """Flatten each page into the batch, tallying unreadable records and noting every sourcedId landed in
+    ``seen``; return the first page's server Date."""
     ignored = district.ignored(outcome.endpoint)
     server_started = None
     for page in pages:
@@ -209,6 +264,7 @@ def _land_pages(
             outcome.endpoint, district.id, page.records, ignored, problems=problems, first_position=None
         )
         writer.append(frame)
+        seen.update(dict.fromkeys(frame["sourced_id"].to_list()))
         tally.add(problems)
         if outcome.pages == 0:
             server_started = page.server_date
@@ -247,4 +303,6 @@ def record_fetch_run(
     )
     if problems:
         run.extra.update(malformed_records=outcome.malformed, problems=problems)
+    if outcome.confirmations:
+        run.extra.update(confirmations=outcome.confirmations)
     lake.record_run(run)

@@ -44,6 +44,11 @@ class Batch:
     malformed: int = 0
     committed_at: str | None = None
     malformed_ids: tuple[str, ...] | None = None  # sourcedIds of the malformed records, when all are known
+    # A REST full batch may tombstone only the unseen records it confirmed gone (see confirmations.py); the
+    # unseen ones it could not confirm are held, and named so the next full sync asks about them again.
+    confirm_unseen: bool = False
+    confirmed_gone: tuple[str, ...] = ()
+    held: tuple[str, ...] = ()
 
     @property
     def snapshot_at(self) -> datetime | None:
@@ -176,6 +181,9 @@ class Lake:
             malformed=manifest.get("malformed", 0),
             committed_at=manifest.get("committed_at"),
             malformed_ids=tuple(manifest["malformed_ids"]) if manifest.get("malformed_ids") is not None else None,
+            confirm_unseen=bool(manifest.get("confirm_unseen", False)),
+            confirmed_gone=tuple(manifest.get("confirmed_gone") or ()),
+            held=tuple(manifest.get("held") or ()),
         )
 
     def batches(self, endpoint: str, district_id: str, after: str | None = None) -> list[Batch]:
@@ -192,6 +200,24 @@ class Lake:
             except FileNotFoundError:  # not committed (no manifest), or pruned while we listed
                 continue
         return [b for b in found if after is None or b.batch_id > after]
+
+    def live_ids(self, endpoint: str, district_id: str) -> set[str]:
+        """The sourcedIds whose newest landed observation is active: what a full sync that does not see them
+        must ask about before they may be tombstoned.
+
+        Replays the kept batches in commit order; a record leaves the set only when a batch lands it inactive
+        or a full batch confirmed it gone, never merely by being unseen (that is what confirmation decides).
+        """
+        live: set[str] = set()
+        for batch in self.batches(endpoint, district_id):
+            if batch.files:
+                frame = pl.read_parquet(batch.files, columns=["sourced_id", "status"])
+                active = frame.filter(pl.col("status") == "active")["sourced_id"]
+                live.difference_update(frame.filter(pl.col("status") != "active")["sourced_id"].to_list())
+                live.update(active.to_list())
+            live.update(batch.held)
+            live.difference_update(batch.confirmed_gone)
+        return live
 
     def prune(self, batches: list[Batch]) -> int:
         """Delete landed batches (the publish decides which are superseded); returns how many went.

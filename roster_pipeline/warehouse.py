@@ -125,6 +125,7 @@ class EndpointPublish:
     batches: int = 0
     records: int = 0
     tombstoned: int = 0
+    held: int = 0  # unseen records a full batch could not confirm gone, so kept
 
 
 @dataclass
@@ -255,18 +256,19 @@ class RosterWarehouse:
             # since a slow run can commit its batch after a faster, later run's batch was published.
             pending = [b for b in self.lake.batches(endpoint, district_id) if (endpoint, b.batch_id) not in applied]
             for batch in pending:
-                active, tombstoned, duplicates = self._apply_batch(con, table, batch)
+                active, tombstoned, duplicates, held = self._apply_batch(con, table, batch)
                 result.malformed += batch.malformed
                 summary.batches += 1
                 summary.records += batch.records
                 summary.tombstoned += tombstoned
+                summary.held += held
                 con.execute(
                     OPS_SQL["record_applied"],
                     {
                         "district": district_id,
                         "endpoint": endpoint,
                         "batch_id": batch.batch_id,
-                        "mode": applied_mode(batch),
+                        "mode": applied_mode(batch, held),
                         "records": batch.records,
                         "active": active,
                         "tombstoned": tombstoned,
@@ -274,7 +276,8 @@ class RosterWarehouse:
                     },
                 )
 
-    def _apply_batch(self, con: duckdb.DuckDBPyConnection, table: str, batch: Batch) -> tuple[int, int, int]:
+    def _apply_batch(self, con: duckdb.DuckDBPyConnection, table: str, batch: Batch) -> tuple[int, int, int, int]:
+        """Merge one batch; returns its active records, tombstones, duplicates and held (unconfirmed) tombstones."""
         params: dict[str, Any] = {"district": batch.district_id, "files": batch.files}
         duplicates_row = con.execute(MERGE_SQL["count_duplicates"], params).fetchone()
         duplicates = int(duplicates_row[0]) if duplicates_row else 0
@@ -282,9 +285,18 @@ class RosterWarehouse:
         active_row = con.execute(MERGE_SQL["count_staged"]).fetchone()
         active = int(active_row[0]) if active_row else 0
         snapshot = {"district": batch.district_id, "snapshot_at": batch.snapshot_at}
-        spared = list(batch.malformed_ids or [])
-        full = {**snapshot, "batch_id": batch.batch_id, "full": tombstones_unseen(batch), "spared": spared}
-        tombstoned_row = con.execute(MERGE_SQL["tombstone_unseen"].format(table=table), full).fetchone()
+        unseen = {
+            **snapshot,
+            "full": tombstones_unseen(batch),
+            "spared": list(batch.malformed_ids or []),
+            "confirm": batch.confirm_unseen,
+            "gone": list(batch.confirmed_gone),
+        }
+        con.execute(MERGE_SQL["find_unseen"].format(table=table), unseen)
+        held_row = con.execute(MERGE_SQL["count_held"]).fetchone()
+        held = int(held_row[0]) if held_row else 0
+        tombstone = {"district": batch.district_id, "snapshot_at": batch.snapshot_at, "batch_id": batch.batch_id}
+        tombstoned_row = con.execute(MERGE_SQL["tombstone_unseen"].format(table=table), tombstone).fetchone()
         tombstoned = int(tombstoned_row[0]) if tombstoned_row else 0
         con.execute(MERGE_SQL["drop_older_versions"].format(table=table), snapshot)
         con.execute(MERGE_SQL["remove_replaced"].format(table=table), {"district": batch.district_id})
@@ -292,7 +304,7 @@ class RosterWarehouse:
             MERGE_SQL["insert_staged"].format(table=table),
             {"batch_id": batch.batch_id, "snapshot_at": batch.snapshot_at},
         )
-        return active, tombstoned, duplicates
+        return active, tombstoned, duplicates, held
 
     def _rebuild_links(self, con: duckdb.DuckDBPyConnection, district_id: str) -> None:
         for block in LINKS_SQL.values():
@@ -375,12 +387,16 @@ def tombstones_unseen(batch: Batch) -> bool:
     return batch.mode == "full" and (batch.malformed == 0 or batch.malformed_ids is not None)
 
 
-def applied_mode(batch: Batch) -> str:
+def applied_mode(batch: Batch, held: int = 0) -> str:
+    """The batch's mode as ``ops.applied_batches`` shows it, with why it tombstoned less than it did not see."""
     if batch.mode == "full" and not tombstones_unseen(batch):
         return f"full, no tombstones ({batch.malformed} malformed records, not all identifiable)"
+    notes = []
     if batch.mode == "full" and batch.malformed:
-        return f"full, {batch.malformed} malformed records spared"
-    return batch.mode
+        notes.append(f"{batch.malformed} malformed records spared")
+    if held:
+        notes.append(f"{held} unseen records held (not confirmed gone)")
+    return ", ".join([batch.mode, *notes])
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:

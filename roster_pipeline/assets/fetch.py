@@ -59,6 +59,8 @@ def build_fetch_asset(spec: EndpointSpec) -> dg.AssetsDefinition:
         }
         if outcome.note:
             metadata["note"] = outcome.note
+        if outcome.confirmations:
+            metadata["confirmations"] = dg.MetadataValue.json(outcome.confirmations)
         metadata.update(provider_metadata(district, spec.name))
         return dg.MaterializeResult(metadata=metadata)
 

@@ -26,12 +26,14 @@ SELECT count(*) - count(DISTINCT sourced_id)
 FROM read_parquet($files, union_by_name = true, hive_partitioning = false)
 WHERE district_id = $district;
 
--- name: tombstone_unseen
+-- name: find_unseen
 -- Each row remembers the snapshot of the batch that last wrote it (`snapshot_at`) and, when a full batch
--- tombstoned it for not being seen, that batch's snapshot (`tombstoned_at`).
-UPDATE {table}
-SET status = 'tobedeleted', is_deleted = true, batch_id = $batch_id,
-    snapshot_at = $snapshot_at, tombstoned_at = $snapshot_at
+-- tombstoned it for not being seen, that batch's snapshot (`tombstoned_at`). A REST full batch ($confirm) may
+-- only tombstone the unseen records it confirmed gone one by one ($gone): offset paging over a collection that
+-- changes while it is paged skips live records. The rest are held (counted, never guessed).
+CREATE OR REPLACE TEMP TABLE unseen AS
+SELECT sourced_id, (NOT $confirm OR list_contains($gone::VARCHAR[], sourced_id)) AS confirmed
+FROM {table}
 WHERE district_id = $district
   AND $full
   AND NOT is_deleted
@@ -41,6 +43,15 @@ WHERE district_id = $district
   -- only what existed when the full snapshot began: a record changed (or, undated, written) later is not unseen
   AND (date_last_modified < $snapshot_at
        OR (date_last_modified IS NULL AND (snapshot_at IS NULL OR snapshot_at < $snapshot_at)));
+
+-- name: count_held
+SELECT count(*) FROM unseen WHERE NOT confirmed;
+
+-- name: tombstone_unseen
+UPDATE {table}
+SET status = 'tobedeleted', is_deleted = true, batch_id = $batch_id,
+    snapshot_at = $snapshot_at, tombstoned_at = $snapshot_at
+WHERE district_id = $district AND sourced_id IN (SELECT sourced_id FROM unseen WHERE confirmed);
 
 -- name: drop_older_versions
 -- Keep the newest observation of each record: an older dated version loses; a version from a snapshot taken

@@ -1,0 +1,134 @@
+"""A full sync over a collection that changes while it is paged: unseen is not deleted until confirmed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import duckdb
+import orjson
+import yaml
+
+from roster_pipeline.sandbox.generator import SyntheticDistrict
+from roster_pipeline_tests.assets_tests.pipeline_fixtures import PipelineWorld
+
+DISTRICT = "drift-usd"
+
+
+def _serve(world: PipelineWorld, district: SyntheticDistrict, **network: Any) -> None:
+    world.add_rest_district(district, registry_entry={"network": network} if network else None)
+    world.entries[-1]["source"]["page_size"] = 25  # many pages, so records before the offset can vanish
+    (world.data_dir / "districts.yaml").write_text(yaml.safe_dump({"districts": world.entries}))
+
+
+def _delete_users_while_paging(world: PipelineWorld, district: SyntheticDistrict) -> tuple[set[str], set[str]]:
+    """While the next full sync pages users, the SIS hard-deletes the 8 users that sort first (already served,
+    so later pages shift back and 8 live users are never served) and the 2 that sort last (never served)."""
+    users = district.records("users")
+    served_then_deleted = {user["sourcedId"] for user in users[:8]}
+    never_served = {user["sourcedId"] for user in users[-2:]}
+
+    def hard_delete() -> None:
+        for sourced_id in served_then_deleted | never_served:
+            district.remove("users", sourced_id)
+
+    world.server.faults(DISTRICT).change_while_paging("users", 100, hard_delete)
+    return served_then_deleted, never_served
+
+
+def _active_user_ids(world: PipelineWorld) -> set[str]:
+    with duckdb.connect(str(world.published), read_only=True) as con:
+        rows = con.execute("SELECT sourced_id FROM users WHERE district_id = ?", [DISTRICT]).fetchall()
+    return {row[0] for row in rows}
+
+
+def _live_ids(district: SyntheticDistrict) -> set[str]:
+    return {u["sourcedId"] for u in district.records("users") if u["status"] == "active"}
+
+
+def test_full_sync_during_deletions_keeps_every_live_guardian_and_tombstones_only_the_deleted(
+    world: PipelineWorld, small_district: Callable[..., SyntheticDistrict]
+) -> None:
+    district = small_district(DISTRICT)
+    _serve(world, district)
+    assert world.sync(DISTRICT).success
+    served_then_deleted, never_served = _delete_users_while_paging(world, district)
+
+    result = world.sync(DISTRICT, full=True)
+
+    assert result.success, result.error
+    confirmations = result.endpoints["users"]["confirmations"]
+    assert confirmations == {"unseen": 10, "looked_up": 10, "present_landed": 8, "confirmed_gone": 2, "held": 0}
+    # Every live user is still there; of the deleted, only those this sync could confirm gone are tombstoned.
+    assert _active_user_ids(world) == _live_ids(district) | served_then_deleted
+    assert _tombstoned_user_ids(world) == never_served
+    details = _latest_run_details(world)
+    assert details["confirmations"] == confirmations
+
+    links_kept = _link_count(world, excluding=served_then_deleted)
+    next_full = world.sync(DISTRICT, full=True)  # the served-then-deleted users are unseen now, and gone
+
+    assert next_full.success, next_full.error
+    assert next_full.endpoints["users"]["confirmations"]["confirmed_gone"] == 8
+    assert _active_user_ids(world) == _live_ids(district)
+    assert _link_count(world) == links_kept
+
+
+def test_confirmations_past_the_budget_are_held_and_asked_again_next_full_sync(
+    world: PipelineWorld, small_district: Callable[..., SyntheticDistrict]
+) -> None:
+    district = small_district(DISTRICT)
+    _serve(world, district, max_confirmations=3)
+    assert world.sync(DISTRICT).success
+    served_then_deleted, never_served = _delete_users_while_paging(world, district)
+
+    held_sync = world.sync(DISTRICT, full=True)
+
+    assert held_sync.success, held_sync.error
+    confirmations = held_sync.endpoints["users"]["confirmations"]
+    assert (confirmations["unseen"], confirmations["looked_up"], confirmations["held"]) == (10, 3, 7)
+    assert "max_confirmations=3" in confirmations["held_reason"]
+    # Nothing live was lost; what could not be confirmed stays until it is.
+    assert _live_ids(district) <= _active_user_ids(world)
+    with duckdb.connect(str(world.published), read_only=True) as con:
+        rows = con.execute("SELECT mode FROM ops.applied_batches WHERE endpoint = 'users'").fetchall()
+    modes = [row[0] for row in rows]
+    assert any("unseen records held (not confirmed gone)" in mode for mode in modes)
+
+    removed = served_then_deleted | never_served
+    for _ in range(5):  # no drift now: each full sync confirms three more of the removed users
+        not_yet = removed - _tombstoned_user_ids(world)
+        if not not_yet:
+            break
+        follow_up = world.sync(DISTRICT, full=True)
+        assert follow_up.success, follow_up.error
+        assert follow_up.endpoints["users"]["confirmations"]["unseen"] == len(not_yet)
+    assert _tombstoned_user_ids(world) == removed
+    assert _active_user_ids(world) == _live_ids(district)
+
+
+def _tombstoned_user_ids(world: PipelineWorld) -> set[str]:
+    with duckdb.connect(str(world.published), read_only=True) as con:
+        rows = con.execute("SELECT sourced_id FROM users_all WHERE district_id = ? AND is_deleted", [DISTRICT])
+        return {row[0] for row in rows.fetchall()}
+
+
+def _latest_run_details(world: PipelineWorld) -> dict[str, Any]:
+    with duckdb.connect(str(world.published), read_only=True) as con:
+        row = con.execute(
+            "SELECT details FROM ops.sync_runs WHERE district_id = ? AND endpoint = 'users' "
+            "ORDER BY started_at DESC LIMIT 1",
+            [DISTRICT],
+        ).fetchone()
+    assert row is not None and row[0] is not None
+    return orjson.loads(row[0])
+
+
+def _link_count(world: PipelineWorld, excluding: set[str] = frozenset()) -> int:  # type: ignore[assignment]
+    """Published guardian links of the district, leaving out those touching `excluding` users."""
+    with duckdb.connect(str(world.published), read_only=True) as con:
+        rows = con.execute(
+            "SELECT student_sourced_id, guardian_sourced_id FROM guardian_student_links WHERE district_id = ?",
+            [DISTRICT],
+        ).fetchall()
+    return sum(1 for student, guardian in rows if student not in excluding and guardian not in excluding)
