@@ -6,22 +6,28 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+# How a truncated body is cut: "length" announces the whole body's Content-Length, sends half and closes the
+# connection (a transfer that died); "json" sends the first half as if it were all (a proxy that gave up).
+TRUNCATIONS = ("length", "json")
+
 
 @dataclass(frozen=True)
 class Fault:
-    """What to do instead of answering: `kind` is "drop", "rate_limit", "server_error" or "endpoint"."""
+    """What to do instead of answering: `kind` is "drop", "rate_limit", "server_error", "html", "envelope" or
+    "endpoint". `text` is the imsx description of a "server_error" or "envelope", or the title of an "html" page."""
 
     kind: str
     status: int = 0
     retry_after: int | None = None
+    text: str = ""
 
 
 class Faults:
     """Faults queued for a district's API requests (the token endpoint is never affected). Thread-safe.
 
-    Counted faults are consumed one per API request, in this order: dropped connection, 429, 5xx. Then the
-    request is delayed if `slow` is set, authenticated (where token expiry bites) and checked against
-    failing endpoints.
+    Counted faults are consumed one per API request, in this order: dropped connection, 429, 5xx, HTML page,
+    200 error envelope. Then the request is delayed if `slow` is set, authenticated (where token expiry bites)
+    and checked against failing endpoints; a truncation is consumed only by an answer that carries records.
     """
 
     def __init__(self) -> None:
@@ -36,6 +42,14 @@ class Faults:
             self._retry_after = 1
             self._errors = 0
             self._error_status = 503
+            self._error_description = ""
+            self._html_pages = 0
+            self._html_status = 200
+            self._html_title = ""
+            self._envelopes = 0
+            self._envelope_description = ""
+            self._truncations = 0
+            self._truncation = "length"
             self._delay = 0.0
             self._slow_left: int | None = None
             self._expire_after: int | None = None
@@ -48,12 +62,35 @@ class Faults:
             self._rate_limits, self._retry_after = count, retry_after
         return self
 
-    def server_errors(self, count: int = 2, status: int = 503) -> Faults:
-        """Answer the next `count` API requests with `status` (a 5xx) and an imsx error body."""
+    def server_errors(self, count: int = 2, status: int = 503, description: str = "") -> Faults:
+        """Answer the next `count` API requests with `status` (a 5xx) and an imsx error body whose
+        imsx_description is `description` (a generic one when empty)."""
         if not 500 <= status <= 599:
             raise ValueError(f"server_errors status must be 5xx, got {status}")
         with self._lock:
-            self._errors, self._error_status = count, status
+            self._errors, self._error_status, self._error_description = count, status, description
+        return self
+
+    def html_pages(self, count: int = 1, status: int = 200, title: str = "Scheduled maintenance") -> Faults:
+        """Answer the next `count` API requests with `status` and an HTML page titled `title`: the maintenance
+        or captive-portal page a proxy in front of the API serves, often with 200."""
+        with self._lock:
+            self._html_pages, self._html_status, self._html_title = count, status, title
+        return self
+
+    def error_envelopes(self, count: int = 1, description: str = "Service suspended for this tenant") -> Faults:
+        """Answer the next `count` API requests with 200 and an imsx failure status in place of records, as
+        providers that report every error with 200 do."""
+        with self._lock:
+            self._envelopes, self._envelope_description = count, description
+        return self
+
+    def truncate_bodies(self, count: int = 1, how: str = "length") -> Faults:
+        """Cut the body of the next `count` answers that carry records, the way `how` says (see TRUNCATIONS)."""
+        if how not in TRUNCATIONS:
+            raise ValueError(f"truncate_bodies how must be one of {TRUNCATIONS}, not {how!r}")
+        with self._lock:
+            self._truncations, self._truncation = count, how
         return self
 
     def drop_connections(self, count: int = 1) -> Faults:
@@ -100,8 +137,22 @@ class Faults:
                 return Fault("rate_limit", 429, self._retry_after)
             if self._errors:
                 self._errors -= 1
-                return Fault("server_error", self._error_status)
+                return Fault("server_error", self._error_status, text=self._error_description)
+            if self._html_pages:
+                self._html_pages -= 1
+                return Fault("html", self._html_status, text=self._html_title)
+            if self._envelopes:
+                self._envelopes -= 1
+                return Fault("envelope", 200, text=self._envelope_description)
             return None
+
+    def take_truncation(self) -> str | None:
+        """How to cut this answer's body (one of TRUNCATIONS), if it is to be cut (consumes it)."""
+        with self._lock:
+            if not self._truncations:
+                return None
+            self._truncations -= 1
+            return self._truncation
 
     def take_delay(self) -> float:
         """Seconds to stall this request before answering."""

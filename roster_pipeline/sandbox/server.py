@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import html
 import math
 import socket
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -286,6 +288,13 @@ class _HTTPServer(ThreadingHTTPServer):
             self._open.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: object) -> None:
+        # A client that gave up (its read timeout passed while a `slow` fault stalled the answer) has closed the
+        # socket the answer is written to: that is the fault working, not a sandbox failure worth a traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
     def close_connections(self) -> None:
         # Keep-alive handler threads block reading the next request; shutting their sockets down lets
         # them finish now instead of when the client goes away.
@@ -485,7 +494,7 @@ class _Handler(BaseHTTPRequestHandler):
         except KeyError:
             self._error(404, f"no {GUID_TYPES[collection]} with sourcedId {sourced_id!r}", "unknownobject")
             return
-        self._send(200, self._body(hosted, collection, GUID_TYPES[collection], [record], single=True))
+        self._send_records(hosted, self._body(hosted, collection, GUID_TYPES[collection], [record], single=True))
 
     def _collection(self, hosted: _HostedDistrict, collection: str) -> None:
         try:
@@ -519,7 +528,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers["X-Total-Count"] = str(total)
         if hosted.header_mode in ("both", "link"):
             headers["Link"] = self._links(limit, offset, len(page), total)
-        self._send(200, self._body(hosted, collection, collection, page), headers)
+        self._send_records(hosted, self._body(hosted, collection, collection, page), headers)
 
     def _body(
         self, hosted: _HostedDistrict, collection: str, key: str, records: list[dict], single: bool = False
@@ -577,8 +586,15 @@ class _Handler(BaseHTTPRequestHandler):
                 "server_busy",
                 {"Retry-After": str(fault.retry_after)},
             )
+        elif fault.kind == "html":
+            title = html.escape(fault.text)
+            page = f"<!DOCTYPE html>\n<html><head><title>{title}</title></head>\n<body><h1>{title}</h1></body></html>\n"
+            self._send(fault.status, page.encode(), content_type="text/html; charset=utf-8")
+        elif fault.kind == "envelope":
+            self._send(200, orjson.dumps(imsx_status(fault.text, "server_busy")))
         else:
-            self._error(fault.status, f"injected server failure (HTTP {fault.status})", "internal_server_error")
+            description = fault.text or f"injected server failure (HTTP {fault.status})"
+            self._error(fault.status, description, "internal_server_error")
 
     def _error(self, status: int, description: str, code_minor: str, headers: dict[str, str] | None = None) -> None:
         payload: dict = imsx_status(description, code_minor)
@@ -587,12 +603,39 @@ class _Handler(BaseHTTPRequestHandler):
             payload = {"statusInfoSet": [payload]}
         self._send(status, orjson.dumps(payload), headers)
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+    def _send_records(self, hosted: _HostedDistrict, body: bytes, headers: dict[str, str] | None = None) -> None:
+        """Answer 200 with `body`, cut short when a truncation fault is queued."""
+        how = hosted.faults.take_truncation()
+        if how is None:
+            self._send(200, body, headers)
+            return
+        self._fault = "truncate"
+        half = body[: len(body) // 2]
+        if how == "json":
+            self._send(200, half, headers)
+            return
+        self._send(200, half, headers, length=len(body))
+        # The announced length is never reached: end the connection, as a transfer that died would.
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        *,
+        content_type: str = "application/json",
+        length: int | None = None,
+    ) -> None:
+        """Answer `status` with `body`; `length` announces another Content-Length than the body's own."""
         # Log before answering: a client that has the response must find its request in the log.
         self._log(status)
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body) if length is None else length))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()

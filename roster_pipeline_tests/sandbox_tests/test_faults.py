@@ -30,6 +30,53 @@ def test_server_errors_answer_5xx_with_imsx_body(oak: ServedDistrict, oak_api: h
     assert statuses(oak_api, 2) == [status, 200]
 
 
+def test_server_errors_carry_the_description_asked_for(oak: ServedDistrict, oak_api: httpx.Client) -> None:
+    oak.faults.server_errors(count=1, status=500, description="Backend database unavailable")
+    response = oak_api.get("users")
+    assert response.status_code == 500 and imsx_description(response) == "Backend database unavailable"
+
+
+@pytest.mark.parametrize("status", [200, 503])
+def test_html_pages_answer_with_a_titled_page_and_the_status_asked_for(
+    oak: ServedDistrict, oak_api: httpx.Client, status: int
+) -> None:
+    oak.faults.html_pages(count=1, status=status, title="Scheduled <maintenance>")
+    response = oak_api.get("users")
+    assert response.status_code == status
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert "<title>Scheduled &lt;maintenance&gt;</title>" in response.text
+    assert oak_api.get("users").status_code == 200 and "users" in oak_api.get("users").json()
+
+
+def test_error_envelopes_answer_200_with_an_imsx_failure_instead_of_records(
+    oak: ServedDistrict, oak_api: httpx.Client
+) -> None:
+    oak.faults.error_envelopes(count=1, description="Service suspended for this tenant")
+    response = oak_api.get("users")
+    assert response.status_code == 200 and "users" not in response.json()
+    assert imsx_description(response) == "Service suspended for this tenant"
+    assert "users" in oak_api.get("users").json()
+
+
+def test_a_truncated_body_announces_more_than_it_sends_then_closes(oak: ServedDistrict, oak_api: httpx.Client) -> None:
+    oak.faults.truncate_bodies(count=1, how="length")
+    with pytest.raises(httpx.RemoteProtocolError, match="without sending complete message body"):
+        oak_api.get("users")
+    assert oak_api.get("users").status_code == 200
+    assert [r.status for r in oak.server.request_log("oak") if r.fault == "truncate"] == [200]
+
+
+def test_truncated_json_is_cut_mid_way_with_a_matching_length(oak: ServedDistrict, oak_api: httpx.Client) -> None:
+    whole = oak_api.get("users")
+    oak.faults.truncate_bodies(count=1, how="json")
+    cut = oak_api.get("users")
+    assert cut.status_code == 200 and len(cut.content) == len(whole.content) // 2
+    assert int(cut.headers["content-length"]) == len(cut.content)
+    with pytest.raises(ValueError):
+        cut.json()
+    assert oak_api.get("users").json() == whole.json()
+
+
 def test_dropped_connection_closes_without_a_response(oak: ServedDistrict, oak_api: httpx.Client) -> None:
     oak.faults.drop_connections(count=1)
     with pytest.raises(httpx.RemoteProtocolError):
@@ -66,6 +113,7 @@ def test_endpoint_fails_from_an_offset_until_cleared(oak: ServedDistrict, oak_ap
 
 def test_faults_spare_the_token_endpoint(oak: ServedDistrict) -> None:
     oak.faults.rate_limit(count=1).server_errors(count=1).drop_connections(count=1)
+    oak.faults.html_pages(count=1).error_envelopes(count=1).truncate_bodies(count=1)
     assert fetch_token(oak)
 
 
