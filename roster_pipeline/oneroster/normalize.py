@@ -249,6 +249,11 @@ def parse_status_info(body: bytes | str) -> StatusInfo | None:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
+    return status_info(payload)
+
+
+def status_info(payload: Any) -> StatusInfo | None:
+    """``parse_status_info`` for a body already parsed as JSON (a 200 may carry an error instead of records)."""
     status = _status_object(payload)
     if status is None:
         return None

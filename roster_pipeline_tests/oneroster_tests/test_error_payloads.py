@@ -1,7 +1,8 @@
-"""OneRoster error bodies are read in every shape providers send."""
+"""OneRoster error bodies are read in every shape providers send, and quoted safely in error messages."""
 
 import orjson
 
+from roster_pipeline.oneroster.errors import EXCERPT_CHARS, provider_words
 from roster_pipeline.oneroster.normalize import StatusInfo, parse_status_info
 
 STATUS = {
@@ -49,3 +50,21 @@ def test_summary_reads_as_one_line_for_error_messages():
     assert EXPECTED.summary() == (
         "imsx_codeMajor=failure imsx_description=Unknown token imsx_codeMinor=TargetEndSystem:unauthorisedrequest"
     )
+
+
+def test_provider_words_name_the_content_type_and_an_html_page_by_its_title():
+    page = b"<html><head><style>" + b" " * 5000 + b"</style><title>  502 &amp; Bad\nGateway </title></head></html>"
+    assert provider_words("text/html", page) == "text/html: '502 & Bad Gateway'"
+
+
+def test_provider_words_quote_a_body_without_title_by_its_first_characters_on_one_line():
+    said = provider_words("text/plain", b"upstream connect error\r\n\x1b[0m" + b"x" * 500)
+    assert said.startswith("text/plain: 'upstream connect error [0mxxx")
+    assert said.endswith("x…'") and len(said) == len("text/plain: ''") + EXCERPT_CHARS
+
+
+def test_provider_words_prefer_the_imsx_status_and_say_when_nothing_was_sent():
+    assert provider_words("application/json", b"{}", "imsx_codeMajor=failure") == (
+        "application/json: imsx_codeMajor=failure"
+    )
+    assert provider_words(None, b"") == "no Content-Type, empty body"
