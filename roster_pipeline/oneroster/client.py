@@ -34,16 +34,17 @@ import httpx
 import orjson
 
 from .endpoints import EndpointSpec, endpoint_spec, version_key
-from .errors import AuthenticationFailed, EndpointNotOffered, OneRosterError
+from .errors import AuthenticationFailed, EndpointNotOffered, OneRosterError, clean_text, provider_words
 from .filters import Filter
-from .normalize import RecordProblem, parse_status_info, read_record
+from .normalize import RecordProblem, StatusInfo, read_record, status_info
 from .providers import ProviderProfile
 
 log = logging.getLogger(__name__)
 
 # Statuses that mean "this provider does not offer the endpoint" (skipped when optional).
 NOT_OFFERED_STATUSES = frozenset({403, 404, 501})
-# Transport failures worth retrying: dropped or reset connections, timeouts, refused connects.
+# Transport failures worth retrying: refused connects, dropped or reset connections, a body cut short of its
+# Content-Length (RemoteProtocolError), and connect or read timeouts.
 RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 _LINK = re.compile(r"<([^>]*)>([^<]*)")
@@ -52,8 +53,13 @@ _REL = re.compile(r"""rel\s*=\s*(?:"([^"]*)"|([^\s;,]+))""", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How transient failures are retried: 429 (honouring ``Retry-After``), 502/503/504, and dropped
-    connections or timeouts, with capped exponential backoff and full jitter.
+    """How transient failures are retried, with capped exponential backoff and full jitter.
+
+    Retried: 429 (honouring ``Retry-After``); 500, 502, 503 and 504 (a provider's database or upstream
+    hiccup usually passes); refused, dropped or reset connections and timeouts (``RETRYABLE_ERRORS``); and a
+    200 whose body is not JSON, which is a transfer cut short or a maintenance page that usually goes away.
+    Not retried: other 4xx and 501, which say the request is wrong or the endpoint not offered, and a 200
+    whose JSON is an imsx error rather than records, which the provider sent on purpose and would send again.
 
     ``max_attempts`` counts the first try. ``sleep`` and ``random`` can be replaced in tests.
     """
@@ -62,7 +68,7 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 30.0
     max_retry_after: float = 300.0
-    retry_statuses: frozenset[int] = frozenset({429, 502, 503, 504})
+    retry_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
     random: Callable[[], float] = field(default=random.random, repr=False)
 
@@ -285,14 +291,12 @@ class OneRosterClient:
         if isinstance(spec, str):
             spec = endpoint_spec(spec, self.version)
         url = httpx.URL(f"{self.base_url}/{spec.path}/{quote(sourced_id, safe='')}")
-        response, body = self._request(spec, url, 0, accept=frozenset({200, 404, 410}))
+        response, body, payload = self._request(spec, url, 0, accept=frozenset({200, 404, 410}))
         if response.status_code != 200:
             return None
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise self._error(spec, 0, f"record {sourced_id!r}: response is not JSON ({exc})", status=200) from None
         record = payload.get(spec.singular_key) if isinstance(payload, dict) else None
+        if record is None:
+            raise self._shape_error(spec, 0, response, body, payload, spec.singular_key, f"record {sourced_id!r}: ")
         read = read_record(spec.name, record, 0)
         if isinstance(read, RecordProblem):
             raise self._error(spec, 0, f"record {sourced_id!r} by id: {read}", status=200)
@@ -423,13 +427,17 @@ class OneRosterClient:
         return httpx.URL(f"{self.base_url}/{spec.path}?{urlencode(params, quote_via=quote, safe='')}")
 
     def _get(self, spec: EndpointSpec, url: httpx.URL, offset: int) -> _Response:
-        response, body = self._request(spec, url, offset)
-        return self._parse(spec, response, body, offset)
+        response, body, payload = self._request(spec, url, offset)
+        return self._parse(spec, response, body, payload, offset)
 
     def _request(
         self, spec: EndpointSpec, url: httpx.URL, offset: int, accept: frozenset[int] = frozenset({200})
-    ) -> tuple[httpx.Response, bytes]:
-        """GET ``url`` with retries until it answers one of the ``accept`` statuses; raise for any other."""
+    ) -> tuple[httpx.Response, bytes, Any]:
+        """GET ``url`` with retries until it answers one of the ``accept`` statuses; raise for any other.
+
+        Returns the response, its body and, for a 200, the body parsed as JSON (``None`` for other statuses).
+        A 200 whose body is not JSON counts as a failed attempt, as ``RetryPolicy`` explains.
+        """
         policy = self.retry
         attempt = 0
         while True:
@@ -440,16 +448,28 @@ class OneRosterClient:
                 raise self._error(spec, offset, exc.detail, status=exc.status) from None
             except RETRYABLE_ERRORS as exc:
                 if attempt >= policy.max_attempts:
-                    raise self._error(spec, offset, f"{type(exc).__name__} after {attempt} attempts: {exc}") from exc
-                self._wait(spec, offset, attempt, type(exc).__name__, policy.backoff(attempt))
+                    detail = f"{type(exc).__name__}{_after(attempt)}: {self._transport_problem(exc)}"
+                    raise self._error(spec, offset, detail) from exc
+                reason = f"{type(exc).__name__}: {self._transport_problem(exc)}"
+                self._wait(spec, offset, attempt, reason, policy.backoff(attempt))
                 continue
-            if response.status_code in accept:
-                return response, body
-            if response.status_code in policy.retry_statuses and attempt < policy.max_attempts:
+            status = response.status_code
+            if status == 200 and status in accept:
+                try:
+                    return response, body, orjson.loads(body)
+                except orjson.JSONDecodeError as exc:
+                    problem = _unreadable_json(response, body, exc)
+                if attempt >= policy.max_attempts:
+                    raise self._error(spec, offset, f"HTTP 200{_after(attempt)}: {problem}", status=200)
+                self._wait(spec, offset, attempt, f"HTTP 200 but {problem}", policy.backoff(attempt))
+                continue
+            if status in accept:
+                return response, body, None
+            if status in policy.retry_statuses and attempt < policy.max_attempts:
                 delay = policy.delay(attempt, response.headers.get("Retry-After"))
-                self._wait(spec, offset, attempt, f"HTTP {response.status_code}", delay)
+                self._wait(spec, offset, attempt, f"HTTP {status}", delay)
                 continue
-            raise self._status_error(spec, offset, response, attempt)
+            raise self._status_error(spec, offset, response, body, attempt)
 
     def _exchange(self, url: httpx.URL) -> tuple[httpx.Response, bytes]:
         """GET ``url``; return the closed response and its body.
@@ -476,14 +496,10 @@ class OneRosterClient:
         )
         self.retry.sleep(delay)
 
-    def _parse(self, spec: EndpointSpec, response: httpx.Response, body: bytes, offset: int) -> _Response:
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise self._error(spec, offset, f"response is not JSON ({exc})", status=200) from None
+    def _parse(self, spec: EndpointSpec, response: httpx.Response, body: bytes, payload: Any, offset: int) -> _Response:
         records = payload.get(spec.envelope_key) if isinstance(payload, dict) else None
         if not isinstance(records, list):
-            raise self._error(spec, offset, f"response has no {spec.envelope_key!r} array", status=200)
+            raise self._shape_error(spec, offset, response, body, payload, spec.envelope_key)
         first_id = records[0].get("sourcedId") if records and isinstance(records[0], dict) else None
         readable: list[dict[str, Any]] = []
         malformed: list[RecordProblem] = []
@@ -528,34 +544,97 @@ class OneRosterClient:
     def _error(self, spec: EndpointSpec, offset: int, detail: str, **parts: Any) -> OneRosterError:
         return OneRosterError(self._redact(detail), label=self.label, endpoint=spec.name, offset=offset, **parts)
 
-    def _status_error(self, spec: EndpointSpec, offset: int, response: httpx.Response, attempts: int) -> OneRosterError:
+    def _transport_problem(self, exc: Exception) -> str:
+        # httpx says only "timed out"; the limit that passed is what an engineer can change.
+        if isinstance(exc, httpx.ReadTimeout) and self._timeout.read is not None:
+            return f"no response within the {self._timeout.read:g} s read timeout"
+        if isinstance(exc, httpx.ConnectTimeout) and self._timeout.connect is not None:
+            return f"no connection within the {self._timeout.connect:g} s connect timeout"
+        return str(exc) or "no detail given"
+
+    def _status_error(
+        self, spec: EndpointSpec, offset: int, response: httpx.Response, body: bytes, attempts: int
+    ) -> OneRosterError:
         status = response.status_code
         # API requests are GETs; a POST answer is the OAuth 2 token endpoint's (see auth.py).
         from_token_endpoint = response.request.method == "POST"
+        try:
+            info = status_info(orjson.loads(body))
+        except orjson.JSONDecodeError:
+            info = None
         if status in NOT_OFFERED_STATUSES and not spec.required and not from_token_endpoint:
-            return EndpointNotOffered(spec.name, status, label=self.label)
-        info = parse_status_info(response.content)
+            return EndpointNotOffered(
+                spec.name,
+                status,
+                label=self.label,
+                said=self._redact(_words(response, body, info)),
+                code_major=info.code_major if info else None,
+                description=_description(info),
+            )
         detail = f"token request HTTP {status}" if from_token_endpoint else f"HTTP {status}"
         note: str = getattr(self.auth, "unauthorized_note", "")
         if status == 401 and note:
             detail += f" {note}"
-        if attempts > 1:
-            detail += f" after {attempts} attempts"
-        if info is not None:
-            detail += " " + info.summary()
-        elif response.content:
-            detail += f" body: {response.text[:200]!r}"
+        detail += f"{_after(attempts)} ({_words(response, body, info)})"
         if status == 401:
             hint: str = getattr(self.auth, "unauthorized_hint", "check the credentials")
             detail += f" — {hint}"
+        return self._error_quoting(spec, offset, detail, status, info)
+
+    def _shape_error(
+        self,
+        spec: EndpointSpec,
+        offset: int,
+        response: httpx.Response,
+        body: bytes,
+        payload: Any,
+        key: str,
+        prefix: str = "",
+    ) -> OneRosterError:
+        """A 200 whose JSON is not what was asked for, quoting what it holds instead (often an imsx error)."""
+        info = status_info(payload)
+        detail = f"{prefix}HTTP 200 without a {key!r} {'array' if key == spec.envelope_key else 'object'}"
+        return self._error_quoting(spec, offset, f"{detail} ({_words(response, body, info)})", 200, info)
+
+    def _error_quoting(
+        self, spec: EndpointSpec, offset: int, detail: str, status: int, info: StatusInfo | None
+    ) -> OneRosterError:
         return self._error(
             spec,
             offset,
             detail,
             status=status,
             code_major=info.code_major if info else None,
-            description=info.description if info else None,
+            description=_description(info),
         )
+
+
+def _after(attempts: int) -> str:
+    """`` after N attempts`` once a request was retried; nothing when it was asked once."""
+    return f" after {attempts} attempts" if attempts > 1 else ""
+
+
+def _description(info: StatusInfo | None) -> str | None:
+    """The imsx_description for an error's attribute, cleaned like every provider text that reaches a log."""
+    return clean_text(info.description, 400) if info and info.description else None
+
+
+def _words(response: httpx.Response, body: bytes, info: StatusInfo | None) -> str:
+    return provider_words(response.headers.get("Content-Type"), body, info.summary() if info else None)
+
+
+def _unreadable_json(response: httpx.Response, body: bytes, error: orjson.JSONDecodeError) -> str:
+    """Why a 200's body could not be read: empty, JSON that breaks off, or not JSON at all (an HTML page)."""
+    content_type = response.headers.get("Content-Type")
+    if not body.strip():
+        return f"response body is empty ({provider_words(content_type, b'')})"
+    if body.lstrip()[:1] in (b"{", b"["):
+        # The first bytes of a cut JSON body say nothing; where it breaks off does.
+        return (
+            f"response JSON is cut short or malformed: {error.msg} at byte {error.pos} of {len(body)}"
+            f" ({clean_text(content_type) if content_type else 'no Content-Type'})"
+        )
+    return f"response is not JSON ({provider_words(content_type, body)})"
 
 
 def _http_date(value: str | None) -> datetime | None:

@@ -85,11 +85,11 @@ class Sandbox:
         recorded = sleeps if sleeps is not None else []
         retry = RetryPolicy(max_attempts=5, sleep=recorded.append)
         options.setdefault("retry", retry)
+        options.setdefault("timeout", 10.0)
         return OneRosterClient(
             self.server.base_url(district_id),
             auth,
             label=f"district {district_id!r}",
-            timeout=10.0,
             **options,  # type: ignore[arg-type]
         )
 
