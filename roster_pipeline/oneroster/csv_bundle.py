@@ -6,6 +6,9 @@ extracted), and a zip whose member names would escape a work folder (``../``, ab
 symlinks) is refused anyway, because such a file is hostile or broken, not a roster. Declared sizes are
 checked against limits before a byte is inflated; `zipfile` stops inflating a member at its declared size, so
 a header that lies cannot make us read more than the limits allow.
+
+Every fault of the bundle itself is a `BundleError`, so the drop folder can refuse the bundle and go on; a fault
+of the machine (a file we may not read, a full disk) is left as the OSError it is, to be retried.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import csv
 import io
 import stat
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -39,6 +43,9 @@ class ZipLimits:
 
 
 DEFAULT_ZIP_LIMITS = ZipLimits()
+
+# What zipfile raises for a member whose bytes are damaged: a bad CRC, a truncated or garbled deflate stream.
+CORRUPT_MEMBER_ERRORS = (zipfile.BadZipFile, EOFError, zlib.error)
 
 
 class CsvBundle:
@@ -108,12 +115,16 @@ class ZipBundle(CsvBundle):
     def __init__(self, path: Path, limits: ZipLimits = DEFAULT_ZIP_LIMITS) -> None:
         try:
             self._zip = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as error:
+        except zipfile.BadZipFile as error:
             raise BundleError(f"bundle {path.name}: not a readable zip file ({error})") from None
         try:
             check_zip_safety(path.name, self._zip, limits)
             files = _zip_files(self._zip)
-            super().__init__(path.name, _read_manifest(path.name, files, self._open_binary), files)
+            try:
+                manifest = _read_manifest(path.name, files, self._open_binary)
+            except CORRUPT_MEMBER_ERRORS as error:
+                raise BundleError(f"bundle {path.name}: zip member manifest.csv is damaged ({error})") from None
+            super().__init__(path.name, manifest, files)
         except BaseException:
             self._zip.close()
             raise
@@ -131,7 +142,8 @@ class ZipBundle(CsvBundle):
 def open_bundle(path: Path, limits: ZipLimits = DEFAULT_ZIP_LIMITS) -> CsvBundle:
     """Open the bundle at ``path`` (a ``.zip`` file or a folder holding ``manifest.csv``).
 
-    Raises BundleError (missing manifest, a declared file missing, an unsafe zip) or ManifestError.
+    Raises BundleError (missing manifest, a declared file missing, an unsafe or damaged zip) or ManifestError;
+    a bundle the pipeline may not read raises OSError.
     """
     path = Path(path)
     if path.is_dir():
@@ -202,7 +214,10 @@ def _read_manifest(name: str, files: dict[str, str], open_binary: Callable[[str]
             "bulk, delta or absent (1.1 CSV binding §2.1); ask the sender to include it"
         )
     with io.TextIOWrapper(open_binary(member), encoding="utf-8-sig", newline="") as text:
-        manifest = parse_manifest(csv.reader(text), name)
+        try:
+            manifest = parse_manifest(csv.reader(text), name)
+        except UnicodeDecodeError as error:
+            raise ManifestError(name, [f"manifest.csv is not UTF-8 text ({error.reason})"]) from None
     missing = [stem for stem in manifest.present if f"{stem}.csv".lower() not in files]
     if missing:
         raise ManifestError(

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from roster_pipeline.oneroster.csv_bundle import CsvBundle
+from roster_pipeline.oneroster.csv_bundle import CORRUPT_MEMBER_ERRORS, CsvBundle
 from roster_pipeline.oneroster.csv_columns import (
     HIERARCHIES,
     PARENT_TYPES,
@@ -145,7 +145,7 @@ class CsvFileReader:
                 header = [cell.strip() for cell in next(reader)]
             except StopIteration:
                 return
-            except (csv.Error, UnicodeDecodeError) as error:
+            except (csv.Error, UnicodeDecodeError, *CORRUPT_MEMBER_ERRORS) as error:
                 raise BundleError(f"{name}: the header cannot be read ({error})") from None
             _check_header(name, header)
             readers = [column_reader(stem, column) for column in header]
@@ -161,6 +161,9 @@ class CsvFileReader:
                     continue
                 except UnicodeDecodeError as error:
                     raise BundleError(f"{name}, near line {start}: not UTF-8 text ({error.reason})") from None
+                except CORRUPT_MEMBER_ERRORS as error:
+                    # Unlike a bad row, damaged bytes leave nothing after them to read.
+                    raise BundleError(f"{name}, near line {start}: the zip member is damaged ({error})") from None
                 if not cells or not any(cell.strip() for cell in cells):
                     continue  # blank lines, often trailing, carry nothing
                 if len(cells) > len(header) and not any(c.strip() for c in cells[len(header) :]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zipfile
 
 import pytest
@@ -105,3 +106,46 @@ def test_zip_over_the_size_limit_is_refused(tmp_path):
             zipped.write(path, path.name)
     with pytest.raises(BundleError, match=r"inflates to .* bytes, over the 100 limit"):
         open_bundle(archive, ZipLimits(max_total_bytes=100))
+
+
+def damage(archive, member: str) -> None:
+    """Garble a stretch of a zip member's compressed bytes, as a bad disk or a broken transfer would."""
+    with zipfile.ZipFile(archive) as zipped:
+        info = zipped.getinfo(member)
+    data = bytearray(archive.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + info.compress_size // 2
+    for offset in range(start, start + 8):
+        data[offset] ^= 0xFF
+    archive.write_bytes(bytes(data))
+
+
+def zipped_bundle(tmp_path, files: dict[str, str]):
+    folder = write_bundle(tmp_path / "b", files)
+    archive = tmp_path / "damaged.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for path in sorted(folder.iterdir()):
+            zipped.write(path, path.name)
+    return archive
+
+
+def test_zip_with_a_damaged_manifest_is_refused_as_damaged(tmp_path):
+    archive = zipped_bundle(tmp_path, {"orgs": ORGS})
+    damage(archive, "manifest.csv")
+    with pytest.raises(BundleError, match=r"bundle damaged.zip: zip member manifest.csv is damaged"):
+        open_bundle(archive)
+
+
+def test_zip_with_a_damaged_file_is_refused_naming_the_file_and_line(tmp_path):
+    schools = "".join(f"s{n},,,School {n * 7919 % 1000},school,,d1\r\n" for n in range(3_000))
+    archive = zipped_bundle(tmp_path, {"orgs": ORGS + schools})
+    damage(archive, "orgs.csv")
+    with open_bundle(archive) as bundle, pytest.raises(BundleError) as raised:
+        list(CsvFileReader(bundle, "orgs").batches())
+    assert re.match(r"damaged.zip/orgs.csv, near line \d+: the zip member is damaged \(", str(raised.value))
+
+
+def test_manifest_that_is_not_utf8_is_rejected_like_any_bad_manifest(tmp_path):
+    path = write_bundle(tmp_path / "b", {"orgs": ORGS})
+    (path / "manifest.csv").write_bytes("propertyName,value\r\nsource.systemName,Écoles\r\n".encode("latin-1"))
+    with pytest.raises(ManifestError, match=r"manifest.csv is not UTF-8 text \(invalid continuation byte\)"):
+        open_bundle(path)
