@@ -7,13 +7,20 @@ it supersedes them. A ``path`` that is itself a bundle is imported as it is, aga
 
 Fetch assets are per endpoint, so what has been imported is tracked per (district, endpoint) in the lake's
 state folder; each endpoint lands one batch per bundle ("full" for a bulk file, "delta" for a delta file).
+
+A bundle that cannot be read (an unsafe or damaged zip, a bad manifest, a file that is not CSV) is refused and
+recorded once for the whole district, with why. The run that meets it fails with that reason, so an operator
+sees it, unless a newer bulk bundle already supersedes it; later runs do not try it again. Any newer bulk bundle
+supersedes it, even one that does not carry every endpoint, so no endpoint waits forever for a file the sender
+stopped sending. Until one arrives, bundles delivered after it are held, not applied, and each run fails saying
+so: going on without the refused one would silently lose its changes.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +38,7 @@ from roster_pipeline.registry import CsvSource, DistrictConfig
 from roster_pipeline.side_files import Items, SideFileLedger, changed_users, relanded_users
 
 BATCH_MODES = {"bulk": "full", "delta": "delta"}
+AWAITING_BULK = "bundles delivered after it are held until a newer bulk bundle supersedes it"
 
 
 @dataclass(frozen=True)
@@ -102,40 +110,93 @@ class ImportLog:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """A bundle the district refused, and why. ``endpoint`` is set when only that endpoint's file was unreadable
+    (the bundle's other files were fine); else the whole bundle is refused."""
+
+    key: str
+    name: str
+    reason: str
+    at: str
+    run_id: str
+    endpoint: str | None = None
+
+    def concerns(self, endpoint: str) -> bool:
+        return self.endpoint is None or self.endpoint == endpoint
+
+
+class RefusalLog:
+    """The bundles a district refused: one file each under ``<lake state>/bundles/refused/``.
+
+    One record serves every endpoint: an endpoint that no later bundle carries would otherwise keep meeting the
+    bundle, waiting for a bulk file of its own that may never come. A file per refusal needs no lock when the
+    parallel fetches of a district's endpoints find the same bad bundle at once: each writes the same record.
+    """
+
+    def __init__(self, lake: Lake, district_id: str) -> None:
+        self.folder = lake.state_dir(district_id) / "bundles" / "refused"
+        paths = sorted(self.folder.glob("*.json")) if self.folder.exists() else []
+        self.refusals = [Refusal(**orjson.loads(path.read_bytes())) for path in paths]
+
+    def concerning(self, bundle: BundleRef, endpoint: str) -> Refusal | None:
+        """The refusal of this delivery of ``bundle`` that applies to ``endpoint``, if any."""
+        return next((r for r in self.refusals if r.key == bundle.key and r.concerns(endpoint)), None)
+
+    def record(self, bundle: BundleRef, reason: str, run_id: str, endpoint: str | None = None) -> Refusal:
+        """Record a refusal, unless another fetch has just recorded it (then that record stands)."""
+        path = self.folder / f"{bundle.key if endpoint is None else f'{bundle.key}.{endpoint}'}.json"
+        if path.exists():
+            refusal = Refusal(**orjson.loads(path.read_bytes()))
+        else:
+            refusal = Refusal(bundle.key, bundle.name, reason, now_iso("milliseconds"), run_id, endpoint)
+            write_atomic(path, orjson.dumps(asdict(refusal), option=orjson.OPT_INDENT_2))
+        self.refusals.append(refusal)
+        return refusal
+
+
+@dataclass(frozen=True)
 class PlannedBundle:
     bundle: BundleRef
     manifest: Manifest | None
-    error: BundleError | None = None
+    refusal: Refusal | None = None
 
 
 @dataclass(frozen=True)
 class ImportPlan:
     apply: list[PlannedBundle]
     skipped: list[tuple[PlannedBundle, str]]
+    refused: list[PlannedBundle]  # refused and not superseded: the first holds back everything after it
+    held: list[PlannedBundle]  # bundles after a refused one that would change the endpoint
 
 
-def plan_imports(bundles: list[BundleRef], endpoint: str, seen: set[str], *, full: bool = False) -> ImportPlan:
-    """Which bundles to apply for an endpoint, in order, and which to skip as superseded.
+def plan_imports(planned: list[PlannedBundle], endpoint: str, seen: set[str], *, full: bool = False) -> ImportPlan:
+    """Which bundles to apply for an endpoint, in order; which to skip as superseded; which are held.
 
     ``full`` re-applies the newest bulk bundle and everything after it, imported or not (a reconciliation).
-    A bundle whose manifest is bad is planned like any other, so applying it fails loudly rather than later
-    bundles silently going ahead without it.
+    A refused bundle is superseded by a newer bulk file of the endpoint, as any bundle is, and also by any newer
+    bulk bundle (one without delta files), whose sender has said what the whole roster now is. Otherwise it
+    holds back the bundles after it: applying them would quietly lose whatever it changed.
     """
-    planned = [_planned(ref) for ref in bundles]
-    bulk = [i for i, p in enumerate(planned) if _supersedes(p.manifest, endpoint)]
-    newest_bulk = bulk[-1] if bulk else 0
-    if full:
-        return ImportPlan(apply=planned[newest_bulk:], skipped=[])
-    apply: list[PlannedBundle] = []
-    skipped: list[tuple[PlannedBundle, str]] = []
-    for index, item in enumerate(planned):
-        if item.bundle.key in seen:
+    usable = [(i, p.manifest) for i, p in enumerate(planned) if p.refusal is None and p.manifest is not None]
+    newest_bulk = max((i for i, manifest in usable if _supersedes(manifest, endpoint)), default=0)
+    newest_whole = max((i for i, manifest in usable if _is_bulk_bundle(manifest)), default=-1)
+    plan = ImportPlan([], [], [], [])
+    for index in range(newest_bulk if full else 0, len(planned)):
+        item = planned[index]
+        if item.bundle.key in seen and not full:
             continue
-        if index < newest_bulk:
-            skipped.append((item, f"superseded by bulk bundle {planned[newest_bulk].bundle.name}"))
+        if index < newest_bulk or (item.refusal is not None and index < newest_whole):
+            newer = planned[newest_bulk if index < newest_bulk else newest_whole].bundle.name
+            refused = f"refused: {item.refusal.reason}; " if item.refusal is not None else ""
+            plan.skipped.append((item, f"{refused}superseded by bulk bundle {newer}"))
+        elif item.refusal is not None:
+            plan.refused.append(item)
+        elif plan.refused:
+            if item.manifest is not None and endpoint_mode(item.manifest, endpoint) != "absent":
+                plan.held.append(item)
         else:
-            apply.append(item)
-    return ImportPlan(apply, skipped)
+            plan.apply.append(item)
+    return plan
 
 
 def endpoint_mode(manifest: Manifest, endpoint: str) -> str:
@@ -155,6 +216,12 @@ def _supersedes(manifest: Manifest | None, endpoint: str) -> bool:
     if not _is_v1p2_users(manifest, endpoint):
         return True
     return manifest.mode("roles") == "bulk" and manifest.mode("userProfiles") != "delta"
+
+
+def _is_bulk_bundle(manifest: Manifest) -> bool:
+    """A bundle of bulk files only: the sender's whole roster as of its delivery."""
+    modes = set(manifest.files.values())
+    return "bulk" in modes and "delta" not in modes
 
 
 def _is_v1p2_users(manifest: Manifest, endpoint: str) -> bool:
@@ -184,12 +251,15 @@ def _apply_side_files(district: DistrictConfig, lake: Lake, reader: CsvFileReade
     return _SideFileUpdate(ledger, before, after)
 
 
-def _planned(ref: BundleRef) -> PlannedBundle:
+def plan_bundle(ref: BundleRef, endpoint: str, refusals: RefusalLog, run_id: str) -> PlannedBundle:
+    """Read a bundle's manifest, or record why it is refused; a bundle already refused is not opened again."""
+    if (refusal := refusals.concerning(ref, endpoint)) is not None:
+        return PlannedBundle(ref, None, refusal)
     try:
         with open_bundle(ref.path) as bundle:
             return PlannedBundle(ref, bundle.manifest)
     except BundleError as error:
-        return PlannedBundle(ref, None, error)
+        return PlannedBundle(ref, None, refusals.record(ref, str(error), run_id))
 
 
 def drop_folder(district: DistrictConfig, lake: Lake, log: Callable[[str], None]) -> Path:
@@ -218,8 +288,9 @@ def fetch_csv_endpoint(
 ) -> FetchOutcome:
     """Apply the district's new CSV bundles to one endpoint: one lake batch and one run record per bundle.
 
-    Malformed rows are counted and described in the note and the run record; a bundle that cannot be read (bad
-    manifest, unsafe zip, unreadable file) fails the fetch, leaving the bundles before it applied.
+    Malformed rows are counted and described in the note and the run record. A bundle that cannot be read (bad
+    manifest, unsafe zip, unreadable file) is recorded as refused and fails the run that meets it, leaving the
+    bundles before it applied; later runs go on without it, but fail while bundles after it are held.
     """
     outcome = FetchOutcome(district.id, endpoint, True, "none", "no new bundle")
     if endpoint not in district.endpoints:
@@ -229,30 +300,38 @@ def fetch_csv_endpoint(
     try:
         folder = drop_folder(district, lake, log)
         imports = ImportLog(lake, district.id, endpoint)
-        plan = plan_imports(find_bundles(folder), endpoint, imports.keys(), full=full)
+        refusals = RefusalLog(lake, district.id)
+        planned = [plan_bundle(ref, endpoint, refusals, run_id) for ref in find_bundles(folder)]
+        seen = imports.keys()
+        plan = plan_imports(planned, endpoint, seen, full=full)
     except Exception as error:
         record_fetch_run(lake, outcome, run_id, started_at, "failed", error=str(error))
         raise
     notes = []
     for item, reason in plan.skipped:
-        imports.add(item.bundle, "skipped", reason=reason)
+        if item.bundle.key not in seen:  # a full sync meets bundles it skipped before
+            imports.add(item.bundle, "skipped", reason=reason)
         notes.append(f"{item.bundle.name} skipped ({reason})")
     applied: list[str] = []
     for item in plan.apply:
-        if item.error is not None or item.manifest is None:
-            rejected = BundleError(f"district '{district.id}', endpoint {endpoint}: {item.error}")
-            record_fetch_run(lake, outcome, run_id, now_iso("milliseconds"), "failed", error=str(rejected))
-            raise rejected
+        assert item.manifest is not None  # only readable bundles are applied
         mode = endpoint_mode(item.manifest, endpoint)
         if mode == "absent":
             imports.add(item.bundle, "absent")
             notes.append(f"{item.bundle.name}: {endpoint} absent")
             continue
-        note = _land_bundle(district, endpoint, lake, item, mode, outcome, run_id)
+        note = _land_bundle(district, endpoint, lake, item, mode, outcome, run_id, refusals)
         imports.add(item.bundle, "imported", mode=mode, batch_id=outcome.batch_id)
         applied.append(f"{item.bundle.name} ({mode})")
         notes.append(note)
         log(f"{district.id} {endpoint}: {note}")
+    if (failure := _refusal_failure(district, endpoint, folder, plan, run_id)) is not None:
+        record_fetch_run(lake, outcome, run_id, started_at, "failed", error=failure)
+        raise BundleError(failure)
+    for item in plan.refused:
+        assert item.refusal is not None
+        notes.append(f"{_refused_on(item.refusal)}; {AWAITING_BULK}. Why: {item.refusal.reason}")
+        log(f"{district.id} {endpoint}: {notes[-1]}")
     if applied:
         outcome.mode = "full" if any(a.endswith("(bulk)") for a in applied) else "delta"
         outcome.mode_reason = "bundles applied: " + ", ".join(applied)
@@ -263,6 +342,41 @@ def fetch_csv_endpoint(
     return outcome
 
 
+def _refusal_failure(
+    district: DistrictConfig, endpoint: str, folder: Path, plan: ImportPlan, run_id: str
+) -> str | None:
+    """Why this fetch must fail, if it must: a refusal first met in this run (the operator sees it once), or
+    bundles held behind a refused one (each run, until a bulk bundle or the operator lets them through)."""
+    where = f"district '{district.id}', endpoint {endpoint}"
+    first = next((item.refusal for item in plan.refused if item.refusal and item.refusal.run_id == run_id), None)
+    if first is not None:
+        return f"{where}: {first.reason}\nThe bundle is recorded as refused and not tried again; {AWAITING_BULK}."
+    if not plan.held:
+        return None
+    blocker = plan.refused[0].refusal
+    assert blocker is not None
+    held = ", ".join(item.bundle.name for item in plan.held)
+    return (
+        f"{where}: {held} held, not applied, because {_refused_on(blocker)} and applying what came after it "
+        f"would lose its changes. Ask the sender for a new bulk bundle, which supersedes them all; or, to apply "
+        f"the held bundles without {blocker.name}'s changes, delete it from {_where_delivered(district, folder)}."
+        f"\nWhy {blocker.name} was refused: {blocker.reason}"
+    )
+
+
+def _refused_on(refusal: Refusal) -> str:
+    return f"{refusal.name} was refused on {refusal.at[:10]}"
+
+
+def _where_delivered(district: DistrictConfig, folder: Path) -> str:
+    """Where an operator removes a bundle: the drop folder, or for SFTP the server's folder and the inbox
+    (the inbox keeps what it mirrored)."""
+    source = district.source
+    if isinstance(source, CsvSource) and source.sftp is not None:
+        return f"{source.sftp.host}:{source.sftp.remote_path} and from the inbox {folder}"
+    return str(folder)
+
+
 def _land_bundle(
     district: DistrictConfig,
     endpoint: str,
@@ -271,8 +385,13 @@ def _land_bundle(
     mode: str,
     outcome: FetchOutcome,
     run_id: str,
+    refusals: RefusalLog,
 ) -> str:
-    """Land one bundle's file of ``endpoint`` as one batch, record the run, and describe it in one line."""
+    """Land one bundle's file of ``endpoint`` as one batch, record the run, and describe it in one line.
+
+    A file that cannot be read refuses the bundle for this endpoint (its other files were read by the other
+    endpoints' fetches, which keep them); any other failure, such as a full disk, is left to the next run.
+    """
     started_at, bundle_ref = now_iso("milliseconds"), item.bundle
     batch_mode = BATCH_MODES[mode]
     writer = lake.new_batch(endpoint, district.id)
@@ -297,8 +416,13 @@ def _land_bundle(
         writer.abort()
         run.error = f"district '{district.id}', endpoint {endpoint}, bundle {bundle_ref.name}: {error}"
         run.finished_at = now_iso("milliseconds")
+        if not isinstance(error, BundleError):
+            lake.record_run(run)
+            raise
+        refusals.record(bundle_ref, f"bundle {bundle_ref.name}: {error}", run_id, endpoint)
+        run.error += f"\nThe bundle is recorded as refused for {endpoint} and not tried again; {AWAITING_BULK}."
         lake.record_run(run)
-        raise BundleError(run.error) from error
+        raise BundleError(run.error) from None
     run.watermark_from = lake.watermark(district.id, endpoint)
     run.watermark_to = bundle_ref.stamp  # the roster is as of the bundle's delivery
     batch = writer.commit(

@@ -6,6 +6,7 @@ import asyncssh
 import pytest
 
 from roster_pipeline.bundles import fetch_csv_endpoint
+from roster_pipeline.oneroster.csv_manifest import BundleError
 from roster_pipeline.sandbox.csv_export import write_csv_bundle
 from roster_pipeline.sandbox.generator import DistrictSpec, generate_district
 from roster_pipeline.sftp_inbox import SftpError
@@ -118,3 +119,39 @@ def test_wrong_password_names_the_variable_to_check(sftp_server, lake, monkeypat
     )
     with pytest.raises(SftpError, match="user district-sftp was refused; check password_env CEDAR_SFTP_PASSWORD"):
         fetch(district, "orgs", lake)
+
+
+def test_a_refused_bundle_stays_on_the_server_is_downloaded_once_and_a_newer_bulk_supersedes_it(
+    sftp_server, lake, synthetic
+):
+    drop = sftp_server.root / "drop"
+    set_mtime(write_csv_bundle(synthetic, drop / "cedar-1.zip", as_zip=True), 1_000)
+    district = csv_district(
+        "cedar",
+        sftp_source(
+            sftp_server, key_path=str(sftp_server.client_key_path), host_key_fingerprint=sftp_server.fingerprint
+        ),
+    )
+    fetch(district, "orgs", lake)
+    (drop / "cedar-2.zip").write_bytes(b"PK\x03\x04 the first bytes of a zip, and then the upload stopped")
+    set_mtime(drop / "cedar-2.zip", 2_000)
+    with pytest.raises(BundleError, match=r"district 'cedar', endpoint orgs: bundle cedar-2.zip: not a readable zip"):
+        fetch(district, "orgs", lake)
+
+    logs: list[str] = []
+    later = fetch_csv_endpoint(district, "orgs", lake, run_id="run-2", log=logs.append)
+    assert later.note and later.note.startswith("cedar-2.zip was refused on ")
+    assert not [line for line in logs if "downloading" in line]
+
+    set_mtime(write_csv_bundle(synthetic, drop / "cedar-3", since=synthetic.spec.base_time), 3_000)
+    inbox = lake.root.parent / "inbox" / "cedar"
+    with pytest.raises(BundleError) as held:
+        fetch_csv_endpoint(district, "orgs", lake, run_id="run-3")
+    assert str(held.value).startswith("district 'cedar', endpoint orgs: cedar-3 held, not applied, because cedar-2.zip")
+    assert f"delete it from 127.0.0.1:/drop and from the inbox {inbox}.\n" in str(held.value)
+
+    set_mtime(write_csv_bundle(synthetic, drop / "cedar-4.zip", as_zip=True), 4_000)
+    assert (
+        fetch_csv_endpoint(district, "orgs", lake, run_id="run-4").mode_reason == "bundles applied: cedar-4.zip (bulk)"
+    )
+    assert (drop / "cedar-2.zip").exists()  # files on the sender's server are theirs; the refusal is recorded here
