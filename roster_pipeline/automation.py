@@ -13,6 +13,8 @@
   down is caught up once (the run key names district and fire time); the per-district run limit queues a delta
   and a full sync that fall due together.
 - `freshness_check_schedule` evaluates the per-district freshness check hourly.
+- `abandoned_runs_sensor` marks failed, every minute, the runs whose process was killed (they would otherwise
+  hold the `roster_duckdb` slot and their district's run limit forever) and removes their half-written files.
 
 Each run is one district's whole sync (all endpoints, then its roster tables). Runs carry the tag
 `roster/provider`, which `dagster.yaml` limits per provider (so one SIS vendor is not hammered).
@@ -26,6 +28,7 @@ import dagster as dg
 from roster_pipeline.assets.fetch import FULL_SYNC_TAG
 from roster_pipeline.checks import districts_fresh
 from roster_pipeline.partitions import district_partitions
+from roster_pipeline.recovery import recover_dead_runs
 from roster_pipeline.registry import DistrictConfig, Registry
 from roster_pipeline.resources import RosterSettings
 
@@ -142,3 +145,19 @@ def district_registry_sensor(context: dg.SensorEvaluationContext, settings: Rost
     if not missing:
         return dg.SkipReason(f"all {len(registry.enabled)} enabled districts have partitions")
     return dg.SensorResult(dynamic_partitions_requests=[district_partitions.build_add_request(missing)])
+
+
+@dg.sensor(
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Marks failed the runs whose process is gone (killed, out of memory) and frees their pool slots, "
+    "so no later sync waits for them; removes the files they left half-written.",
+)
+def abandoned_runs_sensor(context: dg.SensorEvaluationContext, settings: RosterSettings):
+    recovered = recover_dead_runs(context.instance, context.log.warning)
+    leftovers = settings.lake().clean_abandoned()
+    for leftover in leftovers:
+        context.log.warning(f"removed {leftover}, left by a killed run")
+    if not recovered and not leftovers:
+        return dg.SkipReason("no abandoned runs")
+    return dg.SkipReason(f"recovered {len(recovered)} abandoned run(s), removed {len(leftovers)} leftover(s)")

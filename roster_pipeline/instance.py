@@ -14,6 +14,9 @@ FALLBACK_DAGSTER_YAML = """\
 concurrency:
   pools:
     default_limit: 1
+run_monitoring:
+  enabled: true
+  free_slots_after_run_end_seconds: 60
 telemetry:
   enabled: false
 """

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -24,8 +25,12 @@ import orjson
 import polars as pl
 
 from roster_pipeline.oneroster.flatten import lake_schema
+from roster_pipeline.processes import owner_gone, owner_record
 
 BATCH_MANIFEST = "_batch.json"
+BATCH_OWNER = "_owner.json"  # in a batch being written: which process writes it (see clean_abandoned)
+# A temporary batch without an owner record (written by an older version) counts as abandoned after this long.
+ABANDONED_AFTER_S = 24 * 3600
 PART_ROWS = 50_000
 
 
@@ -95,6 +100,7 @@ class BatchWriter:
         self.lake, self.endpoint, self.district_id, self.batch_id = lake, endpoint, district_id, batch_id
         self.tmp_path = lake.district_dir(endpoint, district_id) / f".tmp-{batch_id}"
         self.tmp_path.mkdir(parents=True, exist_ok=True)
+        (self.tmp_path / BATCH_OWNER).write_bytes(orjson.dumps(owner_record()))
         self._buffer: list[pl.DataFrame] = []
         self._buffered = 0
         self._parts = 0
@@ -145,6 +151,7 @@ class BatchWriter:
             **extra,
         }
         (self.tmp_path / BATCH_MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+        (self.tmp_path / BATCH_OWNER).unlink()
         os.replace(self.tmp_path, final_path)
         return self.lake.read_batch(final_path)
 
@@ -229,6 +236,16 @@ class Lake:
             shutil.rmtree(doomed, ignore_errors=True)
         return len(batches)
 
+    def clean_abandoned(self) -> list[Path]:
+        """Delete what killed runs left in the lake: batches half-written by a process that no longer exists, and
+        half-deleted pruned batches. A batch a live process is still writing is never touched. Returns what went."""
+        removed = []
+        for path in sorted(self.root.glob("*/district=*/.*")):
+            if path.name.startswith(".pruned-") or (path.name.startswith(".tmp-") and _abandoned(path)):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        return removed
+
     def watermark(self, district_id: str, endpoint: str) -> str | None:
         state = self._read_state(district_id, endpoint)
         return state.get("watermark") if state else None
@@ -236,9 +253,6 @@ class Lake:
     def set_watermark(self, district_id: str, endpoint: str, watermark: str, batch_id: str) -> None:
         state = {"watermark": watermark, "batch_id": batch_id, "updated_at": now_iso()}
         write_atomic(self._watermark_dir(district_id) / f"{endpoint}.json", orjson.dumps(state))
-
-    def clear_watermark(self, district_id: str, endpoint: str) -> None:
-        (self._watermark_dir(district_id) / f"{endpoint}.json").unlink(missing_ok=True)
 
     def watermarks(self, district_id: str) -> dict[str, dict[str, Any]]:
         folder = self._watermark_dir(district_id)
@@ -265,6 +279,18 @@ class Lake:
         if folder.exists():
             for path in sorted(folder.glob("*.json")):
                 yield path.name, orjson.loads(path.read_bytes())
+
+
+def _abandoned(tmp_batch: Path) -> bool:
+    try:
+        return owner_gone(orjson.loads((tmp_batch / BATCH_OWNER).read_bytes()))
+    except FileNotFoundError:
+        try:
+            return time.time() - tmp_batch.stat().st_mtime > ABANDONED_AFTER_S
+        except FileNotFoundError:  # committed or removed meanwhile
+            return False
+    except orjson.JSONDecodeError:  # killed while writing the owner record itself
+        return True
 
 
 def new_batch_id() -> str:

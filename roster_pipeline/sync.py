@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
 
 from roster_pipeline.assets.fetch import FULL_SYNC_TAG, fetch_assets
-from roster_pipeline.assets.roster import roster_tables
+from roster_pipeline.assets.roster import ROSTER_POOL, roster_tables
 from roster_pipeline.oneroster import ENDPOINTS_V1P1
 from roster_pipeline.partitions import district_partitions
+from roster_pipeline.recovery import PID_TAG, process_tags, recover_dead_runs
 from roster_pipeline.resources import RosterSettings
+from roster_pipeline.slot_wait import SlotWait, SlotWaitTimeout, wait_for_room
 
 ENDPOINT_ORDER = {spec.name: position for position, spec in enumerate(ENDPOINTS_V1P1)}
+# How long a sync waits for the roster store's pool slot while another live run holds it.
+DEFAULT_SLOT_TIMEOUT_S = 900.0
 
 
 @dataclass
@@ -34,24 +39,50 @@ def sync_district(
     instance: dg.DagsterInstance | None = None,
     settings: RosterSettings | None = None,
     log_level: str = "INFO",
+    slot_timeout: float = DEFAULT_SLOT_TIMEOUT_S,
+    say: Callable[[str], None] = print,
 ) -> SyncResult:
-    """Materialise every fetch and roster asset of one district in one run; failures are reported, not raised."""
+    """Materialise every fetch and roster asset of one district in one run; failures are reported, not raised.
+
+    First it recovers from killed runs (marks them failed, frees their pool slots, removes their half-written
+    files) and says what it cleaned; while it waits for the roster store's pool slot it says who holds it, and it
+    gives up after ``slot_timeout`` seconds.
+    """
     settings = settings or RosterSettings()
     registry = settings.registry()
     provider = registry.district(district_id).provider.key  # a clear error for an unknown district first
     instance = instance or dg.DagsterInstance.get()
+    recover_dead_runs(instance, say)
+    for leftover in settings.lake().clean_abandoned():
+        say(f"removed {leftover}, left by a killed run")
     partitions = instance.get_dynamic_partitions(district_partitions.name or "district")
     if district_id not in partitions:
         instance.add_dynamic_partitions(district_partitions.name or "district", [district_id])
-    outcome = dg.materialize(
-        [*fetch_assets, roster_tables],
-        partition_key=district_id,
-        instance=instance,
-        resources={"settings": settings},
-        tags={FULL_SYNC_TAG: str(full).lower(), "roster/district": district_id, "roster/provider": provider},
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        raise_on_error=False,
-    )
+    tags = {FULL_SYNC_TAG: str(full).lower(), "roster/district": district_id, "roster/provider": provider}
+    tags.update(process_tags())
+    try:
+        wait_for_room(instance, ROSTER_POOL, timeout=slot_timeout, district_id=district_id, log=say)
+    except SlotWaitTimeout as error:
+        return SyncResult(district_id, False, "", error=str(error))
+    watch = SlotWait(instance, ROSTER_POOL, tags[PID_TAG], timeout=slot_timeout, district_id=district_id, log=say)
+    watch.start()
+    try:
+        outcome = dg.materialize(
+            [*fetch_assets, roster_tables],
+            partition_key=district_id,
+            instance=instance,
+            resources={"settings": settings},
+            tags=tags,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            raise_on_error=False,
+        )
+    except SlotWaitTimeout:
+        assert watch.gave_up is not None
+        return SyncResult(
+            district_id, False, _fail_own_runs(instance, tags[PID_TAG], watch.gave_up), error=watch.gave_up
+        )
+    finally:
+        watch.stop()
     result = SyncResult(district_id, outcome.success, outcome.run_id)
     for event in outcome.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
@@ -70,7 +101,21 @@ def sync_district(
     if not outcome.success:
         failures = [e for e in outcome.all_events if e.is_step_failure]
         result.error = "; ".join(_failure_message(e) for e in failures) or "run failed"
+    if watch.gave_up:  # the execution ended on SlotWaitTimeout and reported it as its own failure
+        _fail_own_runs(instance, tags[PID_TAG], watch.gave_up)
+        result.success, result.error = False, watch.gave_up
     return result
+
+
+def _fail_own_runs(instance: dg.DagsterInstance, pid_tag: str, reason: str) -> str:
+    """Mark this process's unfinished runs failed (a run given up on must not hold a slot); return the last id."""
+    run_id = ""
+    unfinished = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED]
+    for record in instance.get_run_records(dg.RunsFilter(tags={PID_TAG: pid_tag}, statuses=unfinished)):
+        instance.report_run_failed(record.dagster_run, reason)
+        instance.event_log_storage.free_concurrency_slots_for_run(record.dagster_run.run_id)
+        run_id = record.dagster_run.run_id
+    return run_id
 
 
 def _failure_message(event: dg.DagsterEvent) -> str:

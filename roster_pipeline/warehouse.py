@@ -141,6 +141,7 @@ class PublishResult:
     released: bool = False
     superseded: list[Batch] = field(default_factory=list)
     pruned: int = 0
+    cleaned: list[str] = field(default_factory=list)  # leftovers of killed publishes removed first
 
     @property
     def batches(self) -> int:
@@ -170,7 +171,10 @@ class RosterWarehouse:
         # The lock spans the merge and the file copy: another publisher must not checkpoint the work database
         # while it is being copied.
         with self._publish_lock():
+            # Under the lock no publish is copying, so any half-copied file is a killed publisher's.
+            abandoned = self.clean_abandoned_publishes()
             result = self._merge(district_id, schools, guard)
+            result.cleaned = abandoned
             self._publish_file()
             # Only after the publish, and under the lock so no other publish is listing the lake: drop what the
             # newest applied full batch supersedes, so the lake does not grow with every nightly run forever.
@@ -371,6 +375,14 @@ class RosterWarehouse:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def clean_abandoned_publishes(self) -> list[str]:
+        """Remove half-copied ``.roster.duckdb.*.publishing`` files; call only under the publish lock."""
+        removed = []
+        for leftover in self.published_path.parent.glob(f".{self.published_path.name}.*.publishing"):
+            leftover.unlink(missing_ok=True)
+            removed.append(leftover.name)
+        return removed
 
     def _publish_file(self) -> None:
         tmp = self.published_path.with_name(f".{self.published_path.name}.{uuid.uuid4().hex[:8]}.publishing")

@@ -114,6 +114,8 @@ def roster_tables(context: dg.AssetExecutionContext, settings: RosterSettings):
     except DistrictQuarantined as quarantined:
         yield guard_result(quarantined.report, district_id, released=False)
         raise dg.Failure(description=str(quarantined), metadata=quarantined.report.metadata()) from None
+    for leftover in result.cleaned:
+        context.log.warning(f"removed {leftover}, left by a publish that was killed")
     for endpoint, applied in result.endpoints.items():
         if applied.batches:
             context.log.info(
