@@ -7,16 +7,20 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from roster_pipeline.instance import ensure_dagster_home
 from roster_pipeline.registry import DistrictConfig, RegistryError, data_dir, load_registry
+
+if TYPE_CHECKING:
+    from roster_pipeline.lake import Lake
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
     from roster_pipeline.sync import print_summary, sync_district
 
     ensure_dagster_home()
-    result = sync_district(args.district, full=args.full)
+    result = sync_district(args.district, full=args.full, slot_timeout=args.slot_timeout)
     print_summary(result)
     return 0 if result.success else 1
 
@@ -44,17 +48,57 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    from roster_pipeline.lake import Lake
-    from roster_pipeline.quarantine import quarantine_state, request_release
+    from roster_pipeline.quarantine import describe_quarantine, request_release
 
-    registry = load_registry()
-    registry.district(args.district)
-    lake = Lake(data_dir() / "lake")
-    state = quarantine_state(lake, args.district)
+    lake, state = _quarantined(args.district)
+    if state is None:
+        return 1
+    print(describe_quarantine(state))
+    if not _confirmed(args, "Let the next sync publish this change?"):
+        return 2
     request_release(lake, args.district)
-    reasons = "; ".join(state["reasons"]) if state else "not quarantined now"
-    print(f"district '{args.district}': the next sync may publish past the mass-deletion guard ({reasons})")
+    print(f"district '{args.district}': the next sync may publish past the mass-deletion guard, once")
     return 0
+
+
+def cmd_discard(args: argparse.Namespace) -> int:
+    from roster_pipeline.quarantine import describe_quarantine, discard_quarantined
+
+    lake, state = _quarantined(args.district)
+    if state is None:
+        return 1
+    print(describe_quarantine(state).replace("releasing would", "the refused change would"))
+    if not _confirmed(args, "Drop the refused batches and rebuild from the source at the next sync?"):
+        return 2
+    dropped = discard_quarantined(lake, args.district)
+    print(
+        f"district '{args.district}': dropped {len(dropped)} refused batch(es); the published roster is unchanged "
+        "and the next sync is a full sync"
+    )
+    return 0
+
+
+def _quarantined(district_id: str) -> tuple[Lake, dict[str, Any] | None]:
+    """The district's lake and quarantine state; says so (and returns no state) when it is not quarantined."""
+    from roster_pipeline.lake import Lake
+    from roster_pipeline.quarantine import quarantine_state
+
+    load_registry().district(district_id)
+    lake = Lake(data_dir() / "lake")
+    state = quarantine_state(lake, district_id)
+    if state is None:
+        print(f"district '{district_id}' is not quarantined: nothing to do", file=sys.stderr)
+    return lake, state
+
+
+def _confirmed(args: argparse.Namespace, question: str) -> bool:
+    """--yes, or a 'y' typed at a terminal; without a terminal the command refuses rather than guess."""
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        print("not confirmed: run again with --yes, or from a terminal to be asked", file=sys.stderr)
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -106,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     sync = commands.add_parser("sync", help="materialise every asset of one district in-process")
     sync.add_argument("district", help="district id from the registry")
     sync.add_argument("--full", action="store_true", help="full sync instead of delta")
+    sync.add_argument(
+        "--slot-timeout",
+        type=float,
+        default=900.0,
+        metavar="SECONDS",
+        help="give up after waiting this long for the roster store's pool slot (default 900)",
+    )
     sync.set_defaults(handler=cmd_sync)
     demo = commands.add_parser("demo", help="sync the bundled demo districts from the sandbox, full then delta")
     demo.set_defaults(handler=cmd_demo)
@@ -114,9 +165,18 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.set_defaults(handler=cmd_sandbox)
     status = commands.add_parser("status", help="last publish, staleness and quarantine of every district")
     status.set_defaults(handler=cmd_status)
-    release = commands.add_parser("release", help="let the next sync of a quarantined district publish")
+    release = commands.add_parser(
+        "release", help="show what a quarantined district's refused change would remove; let the next sync publish it"
+    )
     release.add_argument("district")
+    release.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     release.set_defaults(handler=cmd_release)
+    discard = commands.add_parser(
+        "discard", help="drop a quarantined district's refused batches; the next sync is a full sync"
+    )
+    discard.add_argument("district")
+    discard.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    discard.set_defaults(handler=cmd_discard)
     check = commands.add_parser("check", help="probe a REST district's connection and store what works")
     check.add_argument("district", help="district id from the registry")
     check.add_argument("--no-store", action="store_true", help="print the report without storing it")
@@ -132,6 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except RegistryError as error:
         print(error, file=sys.stderr)
+        return 2
+    except KeyError as error:  # an unknown district: the registry's message names the known ones
+        print(error.args[0] if error.args else error, file=sys.stderr)
         return 2
 
 

@@ -26,6 +26,7 @@ from roster_pipeline.oneroster import (
 )
 from roster_pipeline.oneroster.flatten import flatten_records
 from roster_pipeline.oneroster.normalize import RecordProblem, parse_datetime
+from roster_pipeline.quarantine import full_sync_reason
 from roster_pipeline.registry import DistrictConfig, RestSource
 from roster_pipeline.sources import credential_hint, rest_client_for, rest_source_of
 
@@ -76,6 +77,8 @@ def choose_mode(
     (the provider profile says so, or the last ``roster-pipeline check`` found it broken)."""
     if full_requested:
         return ModeChoice("full", "full sync requested")
+    if reason := full_sync_reason(lake, district.id):
+        return ModeChoice("full", reason)
     if not district.provider.delta_filter_works:
         return ModeChoice("full", f"provider {district.provider.key}: dateLastModified filter does not work")
     probed = capabilities.endpoint(endpoint) if capabilities else None
@@ -146,6 +149,8 @@ def fetch_endpoint(
     if district.source.kind == "csv":
         from roster_pipeline.bundles import fetch_csv_endpoint
 
+        # After a quarantine a CSV district re-imports its newest bulk bundle, as a REST one re-reads its API.
+        full = full or full_sync_reason(lake, district.id) is not None
         return fetch_csv_endpoint(district, endpoint, lake, run_id=run_id, full=full, log=log)
     version = rest_source_of(district).version
     capabilities = load_capabilities(lake, district.id)

@@ -3,10 +3,16 @@
 A sync that would tombstone or deactivate more than a configured share of a district's students or guardian
 links (default 10%), or that carries more malformed records than allowed, is far more often a broken export
 than a real change — and publishing it would stop parents signing children out. Such a publish is rolled back
-and the district is *quarantined*: its published tables stay as they were until an engineer looks and runs
-`roster-pipeline release DISTRICT`, which lets the next run publish once.
+and the district is *quarantined*: its published tables stay as they were, and the quarantine names the batches
+it refused. The engineer then has a real choice:
 
-State lives in the lake's state folder (files), so it survives the rolled-back transaction.
+- do nothing: the next run is a full sync (the source re-read from scratch), so a provider's bad night clears
+  itself once the provider recovers, without anyone re-applying the refused batches' damage;
+- `roster-pipeline release DISTRICT`: the change is real; the next run may publish it once (shown first);
+- `roster-pipeline discard DISTRICT`: drop the refused batches; the next run is a full sync from the last good
+  state.
+
+State lives in the lake's state folder (files written atomically), so it survives the rolled-back transaction.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from roster_pipeline.lake import Lake
+from roster_pipeline.lake import Batch, Lake, write_atomic
 
 DEFAULT_MAX_REMOVED_SHARE = 0.10
 DEFAULT_MAX_MALFORMED = 100
@@ -71,7 +77,8 @@ class DistrictQuarantined(RuntimeError):
         self.district_id, self.report = district_id, report
         super().__init__(
             f"district '{district_id}' quarantined: {'; '.join(report.reasons)}. The published roster is "
-            f"unchanged. If the change is real, run `roster-pipeline release {district_id}` and sync again."
+            f"unchanged and the next sync is a full one. If the change is real, `roster-pipeline release "
+            f"{district_id}` lets it through; `roster-pipeline discard {district_id}` drops it."
         )
 
 
@@ -79,11 +86,17 @@ def _path(lake: Lake, district_id: str, name: str) -> Path:
     return lake.state_dir(district_id) / f"{name}.json"
 
 
-def mark_quarantined(lake: Lake, district_id: str, report: GuardReport) -> None:
-    path = _path(lake, district_id, "quarantine")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {"since": datetime.now(UTC).isoformat(), "reasons": report.reasons, **report.metadata()}
-    path.write_bytes(orjson.dumps(state, option=orjson.OPT_INDENT_2))
+def mark_quarantined(lake: Lake, district_id: str, report: GuardReport, batches: list[Batch]) -> None:
+    """Record the quarantine, with the counts the guard check shows and the batches the publish refused."""
+    state = {
+        "since": datetime.now(UTC).isoformat(),
+        "reasons": report.reasons,
+        **report.metadata(),
+        "batches": [
+            {"endpoint": b.endpoint, "batch_id": b.batch_id, "mode": b.mode, "records": b.records} for b in batches
+        ],
+    }
+    write_atomic(_path(lake, district_id, "quarantine"), orjson.dumps(state, option=orjson.OPT_INDENT_2))
 
 
 def quarantine_state(lake: Lake, district_id: str) -> dict[str, Any] | None:
@@ -91,18 +104,57 @@ def quarantine_state(lake: Lake, district_id: str) -> dict[str, Any] | None:
     return orjson.loads(path.read_bytes()) if path.exists() else None
 
 
+def describe_quarantine(state: dict[str, Any]) -> str:
+    """What releasing would publish, in the words and numbers the guard check shows."""
+    lines = [f"quarantined since {state['since']}: {'; '.join(state['reasons'])}"]
+    lines.append(
+        f"releasing would remove {state['students_removed']} of {state['students_before']} active students and "
+        f"{state['links_removed']} of {state['links_before']} guardian links; {state['malformed']} malformed records"
+    )
+    for batch in state.get("batches", []):
+        lines.append(
+            f"  refused batch {batch['endpoint']}/{batch['batch_id']}: {batch['mode']}, {batch['records']} records"
+        )
+    return "\n".join(lines)
+
+
 def request_release(lake: Lake, district_id: str, by: str = "cli") -> None:
     """Let the next publish of the district pass the guard once."""
-    path = _path(lake, district_id, "release")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(orjson.dumps({"requested_at": datetime.now(UTC).isoformat(), "by": by}))
+    write_atomic(
+        _path(lake, district_id, "release"), orjson.dumps({"requested_at": datetime.now(UTC).isoformat(), "by": by})
+    )
 
 
 def release_requested(lake: Lake, district_id: str) -> bool:
     return _path(lake, district_id, "release").exists()
 
 
-def clear_after_publish(lake: Lake, district_id: str) -> None:
-    """A publish went through: the quarantine (if any) is over and a release has been used."""
+def discard_quarantined(lake: Lake, district_id: str) -> list[Batch]:
+    """Drop the batches the quarantine refused and end it; the next sync is a full one (the dropped batches had
+    advanced the watermarks). Returns what was dropped."""
+    state = quarantine_state(lake, district_id) or {}
+    refused = {(b["endpoint"], b["batch_id"]) for b in state.get("batches", [])}
+    endpoints = {endpoint for endpoint, _ in refused}
+    doomed = [b for e in endpoints for b in lake.batches(e, district_id) if (e, b.batch_id) in refused]
+    lake.prune(doomed)
+    reason = f"quarantined batches discarded on {datetime.now(UTC).isoformat(timespec='seconds')}"
+    write_atomic(_path(lake, district_id, "resync"), orjson.dumps({"reason": reason}))
     for name in ("quarantine", "release"):
+        _path(lake, district_id, name).unlink(missing_ok=True)
+    return doomed
+
+
+def full_sync_reason(lake: Lake, district_id: str) -> str | None:
+    """Why the district's next sync must be full (a quarantine, or discarded batches), or None."""
+    if state := quarantine_state(lake, district_id):
+        return f"quarantined since {state['since']}: a full sync re-reads the source, not the refused batches"
+    resync = _path(lake, district_id, "resync")
+    if resync.exists():
+        return orjson.loads(resync.read_bytes())["reason"] + ": a full sync rebuilds from the source"
+    return None
+
+
+def clear_after_publish(lake: Lake, district_id: str) -> None:
+    """A publish went through: the quarantine (if any) is over, a release has been used, a resync is done."""
+    for name in ("quarantine", "release", "resync"):
         _path(lake, district_id, name).unlink(missing_ok=True)

@@ -52,6 +52,15 @@ def wait_for_room(
         time.sleep(poll)
 
 
+def pool_limited(instance: dg.DagsterInstance, pool: str) -> bool:
+    """Whether the instance limits ``pool`` (an instance without pool settings never makes a step wait)."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return False
+    info = storage.get_concurrency_info(pool)
+    return bool(info.limit if info.limit is not None else info.slot_count)
+
+
 def _holders_of_full_pool(instance: dg.DagsterInstance, pool: str) -> str | None:
     """Who holds the pool's slots when none is free; None when one is (or the pool has no limit)."""
     info = instance.event_log_storage.get_concurrency_info(pool)
@@ -107,7 +116,8 @@ class SlotWait(threading.Thread):
 
     def stop(self) -> None:
         self._stop_event.set()
-        self.join(timeout=5)
+        if self.is_alive():
+            self.join(timeout=5)
 
     def run(self) -> None:
         waiting_since: float | None = None

@@ -14,7 +14,7 @@ from roster_pipeline.oneroster import ENDPOINTS_V1P1
 from roster_pipeline.partitions import district_partitions
 from roster_pipeline.recovery import PID_TAG, process_tags, recover_dead_runs
 from roster_pipeline.resources import RosterSettings
-from roster_pipeline.slot_wait import SlotWait, SlotWaitTimeout, wait_for_room
+from roster_pipeline.slot_wait import SlotWait, SlotWaitTimeout, pool_limited, wait_for_room
 
 ENDPOINT_ORDER = {spec.name: position for position, spec in enumerate(ENDPOINTS_V1P1)}
 # How long a sync waits for the roster store's pool slot while another live run holds it.
@@ -65,7 +65,8 @@ def sync_district(
     except SlotWaitTimeout as error:
         return SyncResult(district_id, False, "", error=str(error))
     watch = SlotWait(instance, ROSTER_POOL, tags[PID_TAG], timeout=slot_timeout, district_id=district_id, log=say)
-    watch.start()
+    if pool_limited(instance, ROSTER_POOL):  # without a limit there is nothing to wait for
+        watch.start()
     try:
         outcome = dg.materialize(
             [*fetch_assets, roster_tables],

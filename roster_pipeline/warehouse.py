@@ -142,6 +142,7 @@ class PublishResult:
     superseded: list[Batch] = field(default_factory=list)
     pruned: int = 0
     cleaned: list[str] = field(default_factory=list)  # leftovers of killed publishes removed first
+    applied: list[Batch] = field(default_factory=list)  # the batches this publish applied (or a quarantine refused)
 
     @property
     def batches(self) -> int:
@@ -208,7 +209,7 @@ class RosterWarehouse:
                 con.execute("COMMIT")
             except DistrictQuarantined:
                 con.execute("ROLLBACK")
-                mark_quarantined(self.lake, district_id, result.guard)
+                mark_quarantined(self.lake, district_id, result.guard, result.applied)
                 raise
             except BaseException:
                 con.execute("ROLLBACK")
@@ -261,6 +262,7 @@ class RosterWarehouse:
             pending = [b for b in self.lake.batches(endpoint, district_id) if (endpoint, b.batch_id) not in applied]
             for batch in pending:
                 active, tombstoned, duplicates, held = self._apply_batch(con, table, batch)
+                result.applied.append(batch)
                 result.malformed += batch.malformed
                 summary.batches += 1
                 summary.records += batch.records

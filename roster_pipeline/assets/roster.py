@@ -89,7 +89,7 @@ GUARD_CHECK = dg.AssetCheckSpec(
     blocking=True,
     description="Blocks a publish that would remove more than the district's share (default 10%) of its active "
     "students or guardian links, or that carries too many malformed records; the district is quarantined until "
-    "`roster-pipeline release DISTRICT`.",
+    "`roster-pipeline release DISTRICT` (or `discard`); the next run is a full sync.",
 )
 
 

@@ -270,7 +270,7 @@ def test_quarantine_round_trip_keeps_published_tables_until_released(world, monk
     assert not world.sync("oak").success  # still quarantined without a release
 
     monkeypatch.setenv("ROSTER_DATA_DIR", str(world.data_dir))
-    assert cli_main(["release", "oak"]) == 0
+    assert cli_main(["release", "oak", "--yes"]) == 0
     released = world.sync("oak")
     assert released.success, released.error
     with duckdb.connect(str(world.published), read_only=True) as con:

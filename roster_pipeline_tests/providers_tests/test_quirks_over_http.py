@@ -158,7 +158,7 @@ def test_mass_errors_in_one_field_quarantine_the_district_until_the_registry_ign
     world.entries[0]["ignore_fields"] = {"classes": ["periods"]}  # what the note said to do
     (world.data_dir / "districts.yaml").write_text(yaml.safe_dump({"districts": world.entries}))
     monkeypatch.setenv("ROSTER_DATA_DIR", str(world.data_dir))
-    assert cli_main(["release", "fir"]) == 0
+    assert cli_main(["release", "fir", "--yes"]) == 0
     fixed = world.sync("fir", full=True)
     assert fixed.success, fixed.error
     assert fixed.endpoints["classes"]["malformed"] == 0 and fixed.tables["classes"] == 12
