@@ -122,7 +122,8 @@ def _fail_own_runs(instance: dg.DagsterInstance, pid_tag: str, reason: str) -> s
 def _failure_message(event: dg.DagsterEvent) -> str:
     data = event.step_failure_data
     error = data.error if data else None
-    while error is not None and error.cause is not None:  # Dagster wraps the asset's own exception
+    # Dagster wraps the asset's own exception; that one, not what it was raised from, says what happened.
+    while error is not None and error.cause is not None and (error.cls_name or "").startswith("Dagster"):
         error = error.cause
     message = error.message.strip() if error else "failed"
     return f"{event.step_key}: {message.splitlines()[0] if message else 'failed'}"
