@@ -54,6 +54,7 @@ class Faults:
             self._slow_left: int | None = None
             self._expire_after: int | None = None
             self._failing: dict[str, tuple[int, int]] = {}
+            self._no_single_records = False
             self._changes: list[tuple[str, int, Callable[[], None]]] = []
 
     def rate_limit(self, count: int = 3, retry_after: int = 1) -> Faults:
@@ -116,6 +117,17 @@ class Faults:
         with self._lock:
             self._failing[endpoint] = (status, after_offset)
         return self
+
+    def without_single_records(self) -> Faults:
+        """Answer every single-record request (`GET users/{id}`) with 404, as a provider that implements only the
+        collections does, until `clear()`."""
+        with self._lock:
+            self._no_single_records = True
+        return self
+
+    def single_records_missing(self) -> bool:
+        with self._lock:
+            return self._no_single_records
 
     def change_while_paging(self, endpoint: str, at_offset: int, change: Callable[[], None]) -> Faults:
         """Run `change` (e.g. hard-delete records from the district) once, just before answering the first

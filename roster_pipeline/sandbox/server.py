@@ -490,6 +490,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _single(self, hosted: _HostedDistrict, collection: str, sourced_id: str) -> None:
         try:
+            if hosted.faults.single_records_missing():
+                raise KeyError(sourced_id)
             record = hosted.district.get(collection, sourced_id)
         except KeyError:
             self._error(404, f"no {GUID_TYPES[collection]} with sourcedId {sourced_id!r}", "unknownobject")

@@ -136,3 +136,41 @@ def _link_count(world: PipelineWorld, excluding: set[str] = frozenset()) -> int:
             [DISTRICT],
         ).fetchall()
     return sum(1 for student, guardian in rows if student not in excluding and guardian not in excluding)
+
+
+def test_a_provider_without_single_record_lookups_gets_its_unseen_records_held_not_tombstoned(
+    world: PipelineWorld, small_district: Callable[..., SyntheticDistrict]
+) -> None:
+    district = small_district(DISTRICT)
+    _serve(world, district)
+    assert world.sync(DISTRICT).success
+    world.server.faults(DISTRICT).without_single_records()
+    _delete_users_while_paging(world, district)
+
+    result = world.sync(DISTRICT, full=True)
+
+    assert result.success, result.error
+    confirmations = result.endpoints["users"]["confirmations"]
+    assert confirmations["looked_up"] == 0 and confirmations["held"] == confirmations["unseen"] >= 10
+    assert "does not find" in confirmations["held_reason"]
+    assert _live_ids(district) <= _active_user_ids(world)
+    assert not _tombstoned_user_ids(world)
+
+
+def test_a_full_sync_that_serves_no_users_tombstones_none(
+    world: PipelineWorld, small_district: Callable[..., SyntheticDistrict]
+) -> None:
+    district = small_district(DISTRICT)
+    _serve(world, district)
+    assert world.sync(DISTRICT).success
+    users = district.records("users")
+    before = _active_user_ids(world)
+    for user in users:  # the provider answers {"users": []} for one full sync
+        district.remove("users", user["sourcedId"])
+
+    result = world.sync(DISTRICT, full=True)
+
+    assert result.success, result.error
+    confirmations = result.endpoints["users"]["confirmations"]
+    assert confirmations["held"] == len(before) and "saw no record" in confirmations["held_reason"]
+    assert _active_user_ids(world) == before
