@@ -38,6 +38,10 @@ KNOWN_ENDPOINTS = (
     "demographics",
 )
 REST_BASE_PATHS = {version: BASE_PATHS[key] for version, key in VERSION_KEYS.items()}
+# Columns of guardian_student_links / student_contacts a district may fill from its SIS's OneRoster `metadata`.
+PICKUP_COLUMNS = ("pickup_allowed", "do_not_release", "custody_note", "valid_until")
+PICKUP_USERS = ("guardian", "student")
+METADATA_KEY = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 # How long to wait for a provider and how hard to try (the registry's `network` section, per district or for all).
 NETWORK_DEFAULTS = {"read_timeout": 30.0, "max_attempts": 6, "max_confirmations": 500}
 
@@ -112,6 +116,16 @@ class NetworkSettings:
 
 
 @dataclass(frozen=True)
+class PickupField:
+    """One pickup column read from a user's OneRoster `metadata`: whose (guardian or student) and which key
+    (dots walk into nested objects)."""
+
+    column: str
+    user: str
+    key: str
+
+
+@dataclass(frozen=True)
 class DistrictConfig:
     """One district of the registry: where its roster comes from and how it is scheduled."""
 
@@ -130,6 +144,8 @@ class DistrictConfig:
     # Fields this district's provider garbles, beyond its profile's: (endpoint, fields) pairs.
     ignore_fields: tuple[tuple[str, frozenset[str]], ...] = ()
     network: NetworkSettings = NetworkSettings()
+    # The registry's `pickup_metadata`: which metadata keys say who may pick a student up (default: none).
+    pickup_fields: tuple[PickupField, ...] = ()
 
     def ignored(self, endpoint: str) -> frozenset[str]:
         """Fields of ``endpoint`` records not to read: the provider profile's known garbage and this district's."""
@@ -286,6 +302,7 @@ class _DistrictChecker:
         share, malformed = self.guard()
         ignore_fields = self.ignore_fields()
         network = self.network()
+        pickup_fields = self.pickup_fields()
         if len(self.problems) > before or provider is None or source is None or not isinstance(district_id, str):
             return None
         return DistrictConfig(
@@ -303,6 +320,7 @@ class _DistrictChecker:
             max_malformed=malformed,
             ignore_fields=ignore_fields,
             network=network,
+            pickup_fields=pickup_fields,
         )
 
     def guard(self) -> tuple[float, int]:
@@ -339,6 +357,29 @@ class _DistrictChecker:
                 value = NETWORK_DEFAULTS[key]
             counts[key] = int(value)
         return NetworkSettings(float(timeout), counts["max_attempts"], counts["max_confirmations"])
+
+    def pickup_fields(self) -> tuple[PickupField, ...]:
+        """`pickup_metadata: {pickup_allowed: {user: guardian, key: pickupAllowed}, ...}`; nothing is guessed."""
+        section = self.entry.get("pickup_metadata", {}) or {}
+        if not isinstance(section, dict):
+            self.problem("pickup_metadata", f"must be a mapping of {', '.join(PICKUP_COLUMNS)}")
+            return ()
+        fields = []
+        for column, spec in section.items():
+            where = f"pickup_metadata.{column}"
+            if column not in PICKUP_COLUMNS:
+                self.problem(where, f"unknown column (known: {', '.join(PICKUP_COLUMNS)})")
+                continue
+            if not isinstance(spec, dict) or set(spec) != {"user", "key"}:
+                self.problem(where, "must be {user: guardian|student, key: <metadata key, dots for nesting>}")
+                continue
+            if spec["user"] not in PICKUP_USERS:
+                self.problem(f"{where}.user", f"'{spec['user']}' must be guardian or student")
+            elif not isinstance(spec["key"], str) or not METADATA_KEY.match(spec["key"]):
+                self.problem(f"{where}.key", f"'{spec['key']}' must be letters, digits, '_' or '-', dots for nesting")
+            else:
+                fields.append(PickupField(column, spec["user"], spec["key"]))
+        return tuple(fields)
 
     def provider(self) -> ProviderProfile | None:
         key = self.entry.get("provider", "generic")

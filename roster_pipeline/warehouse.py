@@ -56,7 +56,8 @@ LINK_TABLES_DDL = {
     "class_terms_all": "district_id VARCHAR, class_sourced_id VARCHAR, term_sourced_id VARCHAR, "
     "class_is_deleted BOOLEAN",
     "guardian_student_links_all": "district_id VARCHAR, student_sourced_id VARCHAR, guardian_sourced_id VARCHAR, "
-    "relationship VARCHAR, source VARCHAR, excluded_reason VARCHAR",
+    "relationship VARCHAR, source VARCHAR, excluded_reason VARCHAR, pickup_allowed BOOLEAN, custody_note VARCHAR, "
+    "valid_until DATE",
     "guardian_link_history": "district_id VARCHAR, student_sourced_id VARCHAR, guardian_sourced_id VARCHAR, "
     "relationship VARCHAR, source VARCHAR, valid_from TIMESTAMPTZ NOT NULL, valid_to TIMESTAMPTZ",
 }
@@ -113,10 +114,22 @@ OPS_SQL = load_sql("ops")
 
 @dataclass(frozen=True)
 class SchoolSettings:
-    """The registry's `schools` section for one district: (sourced_id, site_id, enabled) overrides."""
+    """The registry's `schools` section for one district: (sourced_id, site_id, enabled) overrides; and its
+    `pickup_metadata`: (column, guardian|student, metadata key) triples."""
 
     default_enabled: bool = True
     sites: tuple[tuple[str, str, bool], ...] = ()
+    pickup: tuple[tuple[str, str, str], ...] = ()
+
+    def pickup_params(self) -> dict[str, str | None]:
+        """The guardian_links statement's pickup parameters: whose metadata and which JSON path, per column."""
+        mapped = {column: (user, key) for column, user, key in self.pickup}
+        params: dict[str, str | None] = {}
+        for column in ("pickup_allowed", "do_not_release", "custody_note", "valid_until"):
+            user, key = mapped.get(column, ("guardian", None))
+            params[f"{column}_user"] = user
+            params[f"{column}_path"] = "$." + ".".join(f'"{part}"' for part in key.split(".")) if key else None
+        return params
 
 
 @dataclass
@@ -326,7 +339,7 @@ class RosterWarehouse:
                 DERIVED_SQL["insert_school_setting"],
                 {"district": district_id, "sourced_id": sourced_id, "site_id": site_id, "enabled": enabled},
             )
-        published_at = {"district": district_id, "published_at": datetime.now(UTC)}
+        published_at = {"district": district_id, "published_at": datetime.now(UTC), **schools.pickup_params()}
         for name in ("guardian_links", "link_history"):
             for statement in _statements(DERIVED_SQL[name]):
                 con.execute(statement, _used(statement, published_at))
@@ -429,6 +442,9 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f'ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "{name}" {kind}')
     for table, columns in LINK_TABLES_DDL.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+    # A database built before the pickup columns existed gains them (NULL until the next publish).
+    for column, kind in (("pickup_allowed", "BOOLEAN"), ("custody_note", "VARCHAR"), ("valid_until", "DATE")):
+        con.execute(f"ALTER TABLE guardian_student_links_all ADD COLUMN IF NOT EXISTS {column} {kind}")
     for statement in _statements(OPS_SQL["schema"]):
         con.execute(statement)
     for statement in _statements(VIEWS_SQL["views"]) + _statements(DERIVED_VIEWS_SQL["views"]):

@@ -55,7 +55,8 @@ DERIVED_DESCRIPTIONS = {
 def school_settings(district: DistrictConfig) -> SchoolSettings:
     """The registry's `schools` section in the form the warehouse stores."""
     sites = tuple((s.sourced_id, s.site_id, s.enabled) for s in district.schools)
-    return SchoolSettings(district.schools_default_enabled, sites)
+    pickup = tuple((f.column, f.user, f.key) for f in district.pickup_fields)
+    return SchoolSettings(district.schools_default_enabled, sites, pickup)
 
 
 ROSTER_SPECS = [

@@ -87,7 +87,10 @@ SELECT st.district_id,
        g.email,
        g.phone,
        g.sms,
-       l.source
+       l.source,
+       l.pickup_allowed,
+       l.custody_note,
+       l.valid_until
 FROM students_in_enabled_schools st
 JOIN guardian_student_links l ON l.district_id = st.district_id AND l.student_sourced_id = st.sourced_id
 JOIN guardians g ON g.district_id = l.district_id AND g.sourced_id = l.guardian_sourced_id;
