@@ -34,7 +34,10 @@ def _family_district() -> Any:
         _with_metadata(user("g4", "parent", ["north"], []), {"pickup": {"allowed": "sometimes"}}),
     ]
     return district_of(
-        "pickup", orgs=[org("d", "district"), org("north", "school", "d")], academicSessions=[session("y1")], users=users
+        "pickup",
+        orgs=[org("d", "district"), org("north", "school", "d")],
+        academicSessions=[session("y1")],
+        users=users,
     )
 
 
