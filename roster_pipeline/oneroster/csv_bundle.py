@@ -1,7 +1,8 @@
 """OneRoster CSV bundles on disk: a folder or a zip holding ``manifest.csv`` and one CSV file per collection.
 
 `open_bundle` checks a bundle before anything is read from it: the manifest must be present and valid, every
-file it declares bulk or delta must exist, and a zip must be safe to read. Zips are read in place (never
+file it declares bulk or delta must exist, and a zip must be safe to read. File names match in any case, so two
+CSV files whose names differ only in case refuse the bundle. Zips are read in place (never
 extracted), and a zip whose member names would escape a work folder (``../``, absolute paths, drive letters,
 symlinks) is refused anyway, because such a file is hostile or broken, not a roster. Declared sizes are
 checked against limits before a byte is inflated; `zipfile` stops inflating a member at its declared size, so
@@ -95,7 +96,7 @@ class FolderBundle(CsvBundle):
 
     def __init__(self, folder: Path) -> None:
         self.folder, self.name = folder.resolve(), folder.name
-        files = {p.name.lower(): p.name for p in self.folder.iterdir() if p.is_file()}
+        files = _by_lower_name(folder.name, [(p.name, p.name) for p in self.folder.iterdir() if p.is_file()])
         super().__init__(folder.name, _read_manifest(folder.name, files, self._open_binary), files)
 
     def _open_binary(self, member: str) -> IO[bytes]:
@@ -119,7 +120,7 @@ class ZipBundle(CsvBundle):
             raise BundleError(f"bundle {path.name}: not a readable zip file ({error})") from None
         try:
             check_zip_safety(path.name, self._zip, limits)
-            files = _zip_files(self._zip)
+            files = _zip_files(path.name, self._zip)
             try:
                 manifest = _read_manifest(path.name, files, self._open_binary)
             except CORRUPT_MEMBER_ERRORS as error:
@@ -190,20 +191,46 @@ def _safe_member_name(filename: str) -> bool:
     return not (len(first) >= 2 and first[1] == ":")  # C:\... on a Windows-made zip
 
 
-def _zip_files(archive: zipfile.ZipFile) -> dict[str, str]:
+def _zip_files(name: str, archive: zipfile.ZipFile) -> dict[str, str]:
     """Map lower-case file names to members: the root's files, or those of the one folder holding the manifest.
 
     Zipping a folder (rather than its contents) is the most common way a bundle gets one level deeper.
     """
     files = [info.filename for info in archive.infolist() if not info.is_dir()]
-    root = {f.lower(): f for f in files if "/" not in f}
-    if MANIFEST_NAME in root:
-        return root
+    root = [(f, f) for f in files if "/" not in f]
+    if any(f.lower() == MANIFEST_NAME for f, _ in root):
+        return _by_lower_name(name, root)
     folders = {f.rsplit("/", 1)[0] for f in files if f.lower().endswith("/" + MANIFEST_NAME) and f.count("/") == 1}
     if len(folders) == 1:
         folder = folders.pop()
-        return {f.split("/", 1)[1].lower(): f for f in files if f.count("/") == 1 and f.startswith(folder + "/")}
-    return root
+        inside = [(f.split("/", 1)[1], f) for f in files if f.count("/") == 1 and f.startswith(folder + "/")]
+        return _by_lower_name(name, inside)
+    return _by_lower_name(name, root)
+
+
+def _by_lower_name(bundle: str, files: list[tuple[str, str]]) -> dict[str, str]:
+    """Map each file's lower-case name to where it is read from (``files`` holds (name, member) pairs).
+
+    Names match in any case because SIS exports vary (``userprofiles.csv``, ``Users.csv``). Two CSV files that
+    the folding makes one (``users.csv`` and ``Users.csv``, or a zip holding one name twice) leave which one is
+    the roster unknowable, so the bundle is refused rather than one of them picked.
+    """
+    found: dict[str, str] = {}
+    for file_name, member in sorted(files):
+        key = file_name.lower()
+        if key in found and key.endswith(".csv"):
+            first = found[key].rsplit("/", 1)[-1]
+            held = (
+                f"{file_name} twice"
+                if first == file_name
+                else f"both {first} and {file_name}, whose names differ only in case"
+            )
+            raise BundleError(
+                f"bundle {bundle}: holds {held}; which one is meant is unknowable. "
+                "Ask the sender for a bundle with one of them"
+            )
+        found.setdefault(key, member)
+    return found
 
 
 def _read_manifest(name: str, files: dict[str, str], open_binary: Callable[[str], IO[bytes]]) -> Manifest:
@@ -215,7 +242,9 @@ def _read_manifest(name: str, files: dict[str, str], open_binary: Callable[[str]
         )
     with io.TextIOWrapper(open_binary(member), encoding="utf-8-sig", newline="") as text:
         try:
-            manifest = parse_manifest(csv.reader(text), name)
+            # The names as delivered, so a note can say which file it means ("userprofiles.csv is present").
+            names = [member.rsplit("/", 1)[-1] for member in files.values()]
+            manifest = parse_manifest(csv.reader(text), name, names)
         except UnicodeDecodeError as error:
             raise ManifestError(name, [f"manifest.csv is not UTF-8 text ({error.reason})"]) from None
     missing = [stem for stem in manifest.present if f"{stem}.csv".lower() not in files]

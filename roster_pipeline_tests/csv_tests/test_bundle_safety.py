@@ -33,7 +33,7 @@ def test_bad_manifest_lists_every_problem_and_rejects_the_bundle(tmp_path):
         open_bundle(path)
     assert raised.value.problems == [
         "line 3: file.orgs is 'bulky', expected one of bulk, delta, absent",
-        "line 5: property file.users is given twice",
+        "line 5: file.users is given twice, 'bulk' here and 'delta' on line 4; which one is meant is unknowable",
         "line 6: expected 2 fields (propertyName,value), found 1",
     ]
     assert "manifest.csv rejected, the bundle is not imported" in str(raised.value)
