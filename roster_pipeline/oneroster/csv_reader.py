@@ -147,6 +147,10 @@ class CsvFileReader:
                 return
             except (csv.Error, UnicodeDecodeError, *CORRUPT_MEMBER_ERRORS) as error:
                 raise BundleError(f"{name}: the header cannot be read ({error})") from None
+            # Some exports end the header with stray commas (the Moodle plugin's roles.csv: "orgSourcedId,,");
+            # a column without a name holds nothing, and rows whose extra cells are blank are trimmed below.
+            while header and not header[-1]:
+                header.pop()
             _check_header(name, header)
             readers = [column_reader(stem, column) for column in header]
             while True:

@@ -109,6 +109,11 @@ def as_folder(folder: Path) -> Path:
     return folder
 
 
+def users_of(path: Path) -> dict[str, dict]:
+    with open_bundle(path) as bundle:
+        return {user["sourcedId"]: user for batch in CsvFileReader(bundle, "users").batches() for user in batch}
+
+
 @pytest.mark.parametrize("delivered", [as_folder, zipped], ids=["folder", "zip"])
 def test_a_moodle_shaped_12_bundle_opens_reading_blank_values_by_the_files_present(tmp_path, delivered):
     path = delivered(moodle_bundle(tmp_path / "moodle"))
@@ -122,6 +127,18 @@ def test_a_moodle_shaped_12_bundle_opens_reading_blank_values_by_the_files_prese
         USER_PROFILES_NOTE,
         "manifest.csv line 23: file.userResources is blank and no userResources.csv is present, read as absent",
     ]
+
+
+@pytest.mark.parametrize("delivered", [as_folder, zipped], ids=["folder", "zip"])
+def test_a_moodle_shaped_12_bundle_gives_users_the_same_roles_and_profiles_as_a_clean_one(tmp_path, delivered):
+    moodle = users_of(delivered(moodle_bundle(tmp_path / "moodle")))
+    assert moodle == users_of(delivered(clean_bundle(tmp_path / "clean")))
+    kim = moodle["u1"]
+    assert (kim["role"], kim["orgs"], kim["userProfiles"][0]["profileId"]) == (
+        "student",
+        [{"sourcedId": "s1", "type": "org"}],
+        "p1",
+    )
 
 
 def test_a_blank_value_for_a_file_present_beside_delta_files_is_refused_naming_both_lines(tmp_path):
@@ -192,3 +209,19 @@ def test_a_zip_holding_the_same_file_twice_is_refused(tmp_path):
         bundle.writestr("orgs.csv", ORGS)
     with pytest.raises(BundleError, match=r"^bundle b\.zip: holds orgs\.csv twice; which one is meant is unknowable"):
         open_bundle(archive)
+
+
+def test_header_commas_after_the_last_column_name_are_ignored(tmp_path):
+    roles = ROLES_HEADER + ",,\r\n" + ROLES_ROWS
+    manifest = "propertyName,value\r\noneroster.version,1.2\r\nfile.users,bulk\r\nfile.roles,bulk\r\n"
+    path = write_bundle(tmp_path / "b", {"users": USERS, "roles": roles}, manifest=manifest)
+    with open_bundle(path) as bundle:
+        reader = CsvFileReader(bundle, "users")
+        users = [user for batch in reader.batches() for user in batch]
+    assert (reader.malformed, [user["role"] for user in users]) == (0, ["student", "student", "guardian"])
+
+
+def test_an_empty_column_name_between_columns_is_still_refused(tmp_path):
+    path = write_bundle(tmp_path / "b", {"orgs": "sourcedId,,name\r\nd1,x,District\r\n"})
+    with open_bundle(path) as bundle, pytest.raises(BundleError, match=r"b/orgs\.csv: the header has an empty column"):
+        list(CsvFileReader(bundle, "orgs").batches())
