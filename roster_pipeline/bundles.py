@@ -208,6 +208,13 @@ def endpoint_mode(manifest: Manifest, endpoint: str) -> str:
     return mode
 
 
+def manifest_notes(manifest: Manifest, endpoint: str) -> list[str]:
+    """How the manifest was read where it left something to judge (a blank value), for the files that make
+    ``endpoint``: its own, and for 1.2 users the side files too."""
+    stems = [endpoint, *SIDE_FILES_V1P2] if _is_v1p2_users(manifest, endpoint) else [endpoint]
+    return manifest.notes_on(stems)
+
+
 def _supersedes(manifest: Manifest | None, endpoint: str) -> bool:
     """Whether a bundle replaces everything before it for ``endpoint``: a bulk file (for 1.2 users, with a bulk
     roles.csv and no delta profiles, else earlier role changes would be skipped)."""
@@ -316,12 +323,13 @@ def fetch_csv_endpoint(
     for item in plan.apply:
         assert item.manifest is not None  # only readable bundles are applied
         mode = endpoint_mode(item.manifest, endpoint)
+        said = {"notes": noted} if (noted := manifest_notes(item.manifest, endpoint)) else {}
         if mode == "absent":
-            imports.add(item.bundle, "absent")
-            notes.append(f"{item.bundle.name}: {endpoint} absent")
+            imports.add(item.bundle, "absent", **said)
+            notes.append("; ".join([f"{item.bundle.name}: {endpoint} absent", *noted]))
             continue
         note = _land_bundle(district, endpoint, lake, item, mode, outcome, run_id, refusals)
-        imports.add(item.bundle, "imported", mode=mode, batch_id=outcome.batch_id)
+        imports.add(item.bundle, "imported", mode=mode, batch_id=outcome.batch_id, **said)
         applied.append(f"{item.bundle.name} ({mode})")
         notes.append(note)
         log(f"{district.id} {endpoint}: {note}")
@@ -397,6 +405,9 @@ def _land_bundle(
     writer = lake.new_batch(endpoint, district.id)
     run = SyncRunRecord(run_id, district.id, endpoint, batch_mode, started_at, started_at, "failed")
     run.extra["bundle"] = bundle_ref.name
+    assert item.manifest is not None  # only readable bundles are landed
+    if noted := manifest_notes(item.manifest, endpoint):
+        run.extra["manifest_notes"] = noted
     try:
         with open_bundle(bundle_ref.path) as bundle:
             reader = CsvFileReader(bundle, endpoint)
@@ -453,8 +464,8 @@ def _land_bundle(
     outcome.bytes += run.bytes
     outcome.batch_id, outcome.watermark_to = batch.batch_id, run.watermark_to
     outcome.watermark_from = outcome.watermark_from or run.watermark_from
-    source = f"{endpoint}.csv" if item.manifest and item.manifest.mode(endpoint) != "absent" else "1.2 side files"
+    source = f"{endpoint}.csv" if item.manifest.mode(endpoint) != "absent" else "1.2 side files"
     note = f"{bundle_ref.name}: {mode} {source}, {batch.records} records"
     if reader.malformed:
         note += f", {reader.malformed} malformed rows (first: {reader.problems[0]})"
-    return note
+    return "; ".join([note, *noted])

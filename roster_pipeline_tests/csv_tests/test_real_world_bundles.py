@@ -11,12 +11,16 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+import duckdb
+import orjson
 import pytest
+import yaml
 
+from roster_pipeline.bundles import fetch_csv_endpoint
 from roster_pipeline.oneroster.csv_bundle import open_bundle
 from roster_pipeline.oneroster.csv_manifest import BundleError, ManifestError
 from roster_pipeline.oneroster.csv_reader import CsvFileReader
-from roster_pipeline_tests.csv_tests.conftest import write_bundle
+from roster_pipeline_tests.csv_tests.conftest import csv_district, write_bundle
 
 # The Moodle fixture's manifest, row for row, with the files this roster does not carry marked absent.
 MOODLE_MANIFEST_ROWS = [
@@ -141,6 +145,27 @@ def test_a_moodle_shaped_12_bundle_gives_users_the_same_roles_and_profiles_as_a_
     )
 
 
+def test_the_drop_folder_says_how_it_read_a_blank_manifest_value_in_the_note_run_and_import_record(tmp_path, lake):
+    drop = tmp_path / "drop"
+    moodle_bundle(drop / "moodle")
+    outcome = fetch_csv_endpoint(csv_district("pine", {"path": str(drop)}), "users", lake, run_id="run-1")
+    assert outcome.note == f"moodle: bulk users.csv, 3 records; {USER_PROFILES_NOTE}"
+    [(_, run)] = [(at, run) for at, run in lake.run_records("pine") if run["endpoint"] == "users"]
+    assert run["extra"]["manifest_notes"] == [USER_PROFILES_NOTE]
+    [entry] = orjson.loads((lake.state_dir("pine") / "bundles" / "users.json").read_bytes())
+    assert (entry["outcome"], entry["mode"], entry["notes"]) == ("imported", "bulk", [USER_PROFILES_NOTE])
+
+
+def test_a_blank_value_for_a_file_not_delivered_reads_as_absent_for_that_endpoint(tmp_path, lake):
+    drop = tmp_path / "drop"
+    manifest = "propertyName,value\r\noneroster.version,1.1\r\nfile.orgs,bulk\r\nfile.users,\r\n"
+    write_bundle(drop / "one", {"orgs": ORGS}, manifest=manifest)
+    outcome = fetch_csv_endpoint(csv_district("pine", {"path": str(drop)}), "users", lake, run_id="run-1")
+    assert outcome.note == (
+        "one: users absent; manifest.csv line 4: file.users is blank and no users.csv is present, read as absent"
+    )
+
+
 def test_a_blank_value_for_a_file_present_beside_delta_files_is_refused_naming_both_lines(tmp_path):
     manifest = "propertyName,value\r\nfile.orgs,delta\r\nfile.users,\r\n"
     path = write_bundle(tmp_path / "b", {"orgs": ORGS, "users": USERS}, manifest=manifest)
@@ -225,3 +250,37 @@ def test_an_empty_column_name_between_columns_is_still_refused(tmp_path):
     path = write_bundle(tmp_path / "b", {"orgs": "sourcedId,,name\r\nd1,x,District\r\n"})
     with open_bundle(path) as bundle, pytest.raises(BundleError, match=r"b/orgs\.csv: the header has an empty column"):
         list(CsvFileReader(bundle, "orgs").batches())
+
+
+def roster(world, district_id: str) -> tuple:
+    with duckdb.connect(str(world.published), read_only=True) as con:
+        return tuple(
+            con.execute(query, [district_id]).fetchall()
+            for query in (
+                "SELECT sourced_id, given_name, family_name FROM students WHERE district_id = ? ORDER BY 1",
+                "SELECT guardian_sourced_id, student_sourced_id FROM guardian_student_links WHERE district_id = ?",
+                "SELECT user_sourced_id, org_sourced_id FROM user_orgs WHERE district_id = ? ORDER BY 1, 2",
+            )
+        )
+
+
+def test_a_moodle_shaped_12_bundle_syncs_students_and_guardian_links_like_a_clean_one(world, tmp_path):
+    for district_id, build in (("pine", clean_bundle), ("moodle", moodle_bundle)):
+        drop = tmp_path / district_id / "drop"
+        drop.mkdir(parents=True)
+        zipped(build(tmp_path / district_id / "export"), drop / "export.zip")
+        world.entries.append({"id": district_id, "provider": "generic", "source": {"kind": "csv", "path": str(drop)}})
+    (world.data_dir / "districts.yaml").write_text(yaml.safe_dump({"districts": world.entries}))
+
+    clean = world.sync("pine")
+    assert clean.success, clean.error
+    moodle = world.sync("moodle")
+    assert moodle.success, moodle.error
+
+    assert roster(world, "moodle") == roster(world, "pine")
+    assert roster(world, "moodle") == (
+        [("u1", "Kim", "Lee"), ("u2", "Ana", "Ruiz")],
+        [("g1", "u1")],
+        [("g1", "s1"), ("u1", "s1"), ("u2", "s1")],
+    )
+    assert moodle.endpoints["users"]["note"] == f"export.zip: bulk users.csv, 3 records; {USER_PROFILES_NOTE}"
