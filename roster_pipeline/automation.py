@@ -22,6 +22,7 @@ Each run is one district's whole sync (all endpoints, then its roster tables). R
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
@@ -65,22 +66,34 @@ def fired_between(cron: str, timezone: str, start: datetime, end: datetime) -> d
 
 
 def due_run_requests(
-    registry: Registry, tick: datetime, *, full: bool, requested: Callable[[str], bool] = lambda run_key: False
+    registry: Registry,
+    tick: datetime,
+    *,
+    full: bool,
+    requested: Callable[[str], bool] = lambda run_key: False,
+    paused: list[str] | None = None,
 ) -> list[dg.RunRequest]:
     """One RunRequest per enabled district whose delta (or full) cron fired within LOOKBACK of `tick` and has no
     run yet (`requested(run_key)`). Looking back, rather than at this tick's 15 minutes only, catches up a fire
-    that a stopped daemon or a failed tick missed; the run key (district and fire time) keeps it to one run."""
+    that a stopped daemon or a failed tick missed; the run key (district and fire time) keeps it to one run.
+
+    A district in a pause or blackout window at `tick` is left out (and named in `paused`): its due fire runs at
+    the first tick after the window, if it is still within LOOKBACK."""
     requests = []
+    local_tick = tick.astimezone(ZoneInfo(registry.timezone))
     for district in registry.enabled:
         cron = district.full_schedule if full else district.schedule
         fire = fired_between(cron, registry.timezone, tick - LOOKBACK, tick)
         if fire is None:
             continue
         run_key = f"{'full' if full else 'delta'}:{district.id}:{fire.isoformat()}"
-        if not requested(run_key):
-            requests.append(
-                dg.RunRequest(run_key=run_key, partition_key=district.id, tags=run_tags(district, full=full))
-            )
+        if requested(run_key):
+            continue
+        if why := district.schedule_paused(local_tick):
+            if paused is not None:
+                paused.append(f"{district.id}: {why}")
+            continue
+        requests.append(dg.RunRequest(run_key=run_key, partition_key=district.id, tags=run_tags(district, full=full)))
     return requests
 
 
@@ -103,8 +116,14 @@ def build_sync_schedule(name: str, *, full: bool, description: str) -> dg.Schedu
     def sync_schedule(context: dg.ScheduleEvaluationContext, settings: RosterSettings):
         assert context.scheduled_execution_time is not None
         tick, used = context.scheduled_execution_time, run_key_used(context.instance)
-        requests = due_run_requests(settings.registry(), tick, full=full, requested=used)
-        return requests or dg.SkipReason(f"no enabled district is due for a {kind} sync")
+        paused: list[str] = []
+        requests = due_run_requests(settings.registry(), tick, full=full, requested=used, paused=paused)
+        if paused:
+            context.log.info(f"not started, paused: {'; '.join(paused)} (a sync started by hand still runs)")
+        if requests:
+            return requests
+        reason = f"no enabled district is due for a {kind} sync"
+        return dg.SkipReason(reason + (f"; paused: {'; '.join(paused)}" if paused else ""))
 
     return sync_schedule
 

@@ -28,39 +28,74 @@ from roster_pipeline.lake import Batch, Lake, write_atomic
 
 DEFAULT_MAX_REMOVED_SHARE = 0.10
 DEFAULT_MAX_MALFORMED = 100
+# Clever holds a sync when more than 75% of records would be updated; a school-year rollover can change that
+# many enrollments, which is exactly when a person should look before it publishes.
+DEFAULT_MAX_CHANGED_SHARE = 0.75
+# Updates are routine: below this many active records a changed share says nothing (3 of 4 users edited is a
+# normal day for a tiny district), so the change limits start here. Removal limits apply at any size.
+MIN_RECORDS_FOR_CHANGE_SHARE = 20
 
 
 @dataclass(frozen=True)
 class GuardPolicy:
+    """The limits a publish must stay within. Removed shares default to ``max_removed_share``."""
+
     max_removed_share: float = DEFAULT_MAX_REMOVED_SHARE
     max_malformed: int = DEFAULT_MAX_MALFORMED
     released: bool = False
+    max_students_removed: float | None = None
+    max_links_removed: float | None = None
+    max_users_changed: float = DEFAULT_MAX_CHANGED_SHARE
+    max_enrollments_changed: float = DEFAULT_MAX_CHANGED_SHARE
+
+    def limits(self) -> dict[str, float]:
+        """Each measured share's limit, by what it measures."""
+        removed = self.max_removed_share
+        return {
+            "students": removed if self.max_students_removed is None else self.max_students_removed,
+            "guardian links": removed if self.max_links_removed is None else self.max_links_removed,
+            "users": self.max_users_changed,
+            "enrollments": self.max_enrollments_changed,
+        }
 
 
 @dataclass
 class GuardReport:
-    """What a publish would remove, and which limits it passes."""
+    """What a publish would remove or change, and which limits it passes."""
 
     students_before: int = 0
     students_removed: int = 0
     links_before: int = 0
     links_removed: int = 0
     malformed: int = 0
+    users_before: int = 0
+    users_changed: int = 0  # active users before the publish that it removes or alters
+    enrollments_before: int = 0
+    enrollments_changed: int = 0
     reasons: list[str] = field(default_factory=list)
 
     @property
     def tripped(self) -> bool:
         return bool(self.reasons)
 
+    def measured(self) -> dict[str, tuple[str, int, int]]:
+        """(what would happen to them, how many, how many were active before) per measured kind of record."""
+        return {
+            "students": ("remove", self.students_removed, self.students_before),
+            "guardian links": ("remove", self.links_removed, self.links_before),
+            "users": ("change", self.users_changed, self.users_before),
+            "enrollments": ("change", self.enrollments_changed, self.enrollments_before),
+        }
+
     def evaluate(self, policy: GuardPolicy) -> GuardReport:
-        share = policy.max_removed_share
-        for label, removed, before in (
-            ("students", self.students_removed, self.students_before),
-            ("guardian links", self.links_removed, self.links_before),
-        ):
-            if before and removed / before > share:
+        limits = policy.limits()
+        for noun, (verb, affected, before) in self.measured().items():
+            share = limits[noun]
+            if verb == "change" and before < MIN_RECORDS_FOR_CHANGE_SHARE:
+                continue
+            if before and affected / before > share:
                 self.reasons.append(
-                    f"would remove {removed} of {before} active {label} ({removed / before:.0%} > {share:.0%})"
+                    f"would {verb} {affected} of {before} active {noun} ({affected / before:.0%} > {share:.0%})"
                 )
         if self.malformed > policy.max_malformed:
             self.reasons.append(f"{self.malformed} malformed records (limit {policy.max_malformed})")
@@ -110,6 +145,10 @@ def describe_quarantine(state: dict[str, Any]) -> str:
     lines.append(
         f"releasing would remove {state['students_removed']} of {state['students_before']} active students and "
         f"{state['links_removed']} of {state['links_before']} guardian links; {state['malformed']} malformed records"
+    )
+    lines.append(
+        f"and change {state.get('users_changed', 0)} of {state.get('users_before', 0)} active users and "
+        f"{state.get('enrollments_changed', 0)} of {state.get('enrollments_before', 0)} active enrollments"
     )
     for batch in state.get("batches", []):
         lines.append(

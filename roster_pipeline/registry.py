@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,16 @@ PICKUP_USERS = ("guardian", "student")
 METADATA_KEY = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 # How long to wait for a provider and how hard to try (the registry's `network` section, per district or for all).
 NETWORK_DEFAULTS = {"read_timeout": 30.0, "max_attempts": 6, "max_confirmations": 500}
+# Top-level sections that set every district's default (a district's own section overrides it).
+DEFAULTABLE = ("network", "guard", "pauses", "blackouts")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+GUARD_SHARES = (
+    "max_removed_share",
+    "max_students_removed",
+    "max_links_removed",
+    "max_users_changed",
+    "max_enrollments_changed",
+)
 
 
 class RegistryError(ValueError):
@@ -116,6 +127,33 @@ class NetworkSettings:
 
 
 @dataclass(frozen=True)
+class Pause:
+    """No scheduled sync from ``first`` to ``last`` (dates, inclusive, in the registry's timezone), e.g. summer."""
+
+    first: date
+    last: date
+    reason: str = "paused"
+
+
+@dataclass(frozen=True)
+class Blackout:
+    """A weekly window in which no scheduled sync starts (``end`` before ``start`` crosses midnight)."""
+
+    days: frozenset[int]  # 0 = Monday
+    start: time
+    end: time
+
+    def covers(self, moment: datetime) -> bool:
+        clock = moment.timetz().replace(tzinfo=None)
+        if self.start <= self.end:
+            return moment.weekday() in self.days and self.start <= clock < self.end
+        # Overnight: the evening part belongs to the listed day, the morning part to the day after.
+        return (moment.weekday() in self.days and clock >= self.start) or (
+            (moment.weekday() - 1) % 7 in self.days and clock < self.end
+        )
+
+
+@dataclass(frozen=True)
 class PickupField:
     """One pickup column read from a user's OneRoster `metadata`: whose (guardian or student) and which key
     (dots walk into nested objects)."""
@@ -141,11 +179,31 @@ class DistrictConfig:
     enabled: bool = True
     max_removed_share: float = 0.10
     max_malformed: int = 100
+    # Per-kind limits of the mass-deletion guard (see quarantine.py); removed shares default to max_removed_share.
+    max_students_removed: float | None = None
+    max_links_removed: float | None = None
+    max_users_changed: float = 0.75
+    max_enrollments_changed: float = 0.75
     # Fields this district's provider garbles, beyond its profile's: (endpoint, fields) pairs.
     ignore_fields: tuple[tuple[str, frozenset[str]], ...] = ()
     network: NetworkSettings = NetworkSettings()
     # The registry's `pickup_metadata`: which metadata keys say who may pick a student up (default: none).
     pickup_fields: tuple[PickupField, ...] = ()
+    pauses: tuple[Pause, ...] = ()
+    blackouts: tuple[Blackout, ...] = ()
+
+    def schedule_paused(self, moment: datetime) -> str | None:
+        """Why no scheduled sync may start at ``moment`` (aware, in the registry's timezone), or None.
+
+        Only schedules are paused: a sync started by hand (`roster-pipeline sync`, the UI) always runs."""
+        for pause in self.pauses:
+            if pause.first <= moment.date() <= pause.last:
+                return f"{pause.reason} ({pause.first} to {pause.last})"
+        for blackout in self.blackouts:
+            if blackout.covers(moment):
+                days = ",".join(WEEKDAYS[d] for d in sorted(blackout.days))
+                return f"blackout window {days} {blackout.start:%H:%M}-{blackout.end:%H:%M}"
+        return None
 
     def ignored(self, endpoint: str) -> frozenset[str]:
         """Fields of ``endpoint`` records not to read: the provider profile's known garbage and this district's."""
@@ -219,12 +277,17 @@ def parse_registry(document: Any, source: str = "<registry>") -> Registry:
         raise RegistryError(source, ["top level must be a mapping with a 'districts' list"])
     districts: list[DistrictConfig] = []
     seen: set[str] = set()
-    network_defaults = document.get("network", {})
-    if not isinstance(network_defaults, dict):
-        problems.append(f"network: must be a mapping of {', '.join(NETWORK_DEFAULTS)}")
-        network_defaults = {}
+    defaults: dict[str, Any] = {}
+    for section in DEFAULTABLE:  # top-level sections are defaults every district overrides
+        value = document.get(section)
+        kind = list if section in ("pauses", "blackouts") else dict
+        if value is not None and not isinstance(value, kind):
+            shape = "list" if kind is list else "mapping"
+            problems.append(f"{section}: must be a {shape} (the default for every district)")
+        elif value is not None:
+            defaults[section] = value
     for index, entry in enumerate(document["districts"]):
-        checker = _DistrictChecker(index, entry, problems, network_defaults)
+        checker = _DistrictChecker(index, entry, problems, defaults)
         district = checker.build()
         if district is None:
             continue
@@ -237,8 +300,24 @@ def parse_registry(document: Any, source: str = "<registry>") -> Registry:
         problems.append(f"timezone: '{timezone}' is not an IANA time zone name (e.g. America/Chicago)")
     if problems:
         raise RegistryError(source, problems)
-    settings = {k: v for k, v in document.items() if k not in ("districts", "timezone", "network")}
+    settings = {k: v for k, v in document.items() if k not in ("districts", "timezone", *DEFAULTABLE)}
     return Registry(tuple(districts), timezone=timezone, source=source, settings=settings)
+
+
+def _as_date(value: Any) -> date | None:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def _as_time(value: Any) -> time | None:
+    try:
+        return time.fromisoformat(str(value)) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _about(provider: ProviderProfile | None) -> str:
@@ -265,9 +344,9 @@ def _is_cron(expression: str) -> bool:
 class _DistrictChecker:
     """Validates one registry entry, appending a readable line per problem."""
 
-    def __init__(self, index: int, entry: Any, problems: list[str], network_defaults: Mapping[str, Any]) -> None:
+    def __init__(self, index: int, entry: Any, problems: list[str], defaults: Mapping[str, Any]) -> None:
         self.entry = entry if isinstance(entry, dict) else {}
-        self.network_defaults = network_defaults
+        self.defaults = defaults
         self.problems = problems
         raw_id = self.entry.get("id")
         self.where = f"district '{raw_id}'" if isinstance(raw_id, str) else f"district #{index + 1}"
@@ -299,10 +378,11 @@ class _DistrictChecker:
         enabled = self.entry.get("enabled", True)
         if not isinstance(enabled, bool):
             self.problem("enabled", f"'{enabled}' must be true or false")
-        share, malformed = self.guard()
+        guard = self.guard()
         ignore_fields = self.ignore_fields()
         network = self.network()
         pickup_fields = self.pickup_fields()
+        pauses, blackouts = self.pauses(), self.blackouts()
         if len(self.problems) > before or provider is None or source is None or not isinstance(district_id, str):
             return None
         return DistrictConfig(
@@ -316,25 +396,39 @@ class _DistrictChecker:
             schedule=schedule,
             full_schedule=full_schedule,
             enabled=enabled,
-            max_removed_share=share,
-            max_malformed=malformed,
+            **guard,
             ignore_fields=ignore_fields,
             network=network,
             pickup_fields=pickup_fields,
+            pauses=pauses,
+            blackouts=blackouts,
         )
 
-    def guard(self) -> tuple[float, int]:
-        """The mass-deletion guard's limits (see quarantine.py): a share of students/links, a malformed count."""
-        section = self.entry.get("guard", {}) or {}
-        share = section.get("max_removed_share", 0.10) if isinstance(section, dict) else None
-        malformed = section.get("max_malformed", 100) if isinstance(section, dict) else None
-        if not isinstance(share, int | float) or isinstance(share, bool) or not 0 <= share <= 1:
-            self.problem("guard.max_removed_share", f"'{share}' must be a number between 0 and 1 (e.g. 0.1)")
-            share = 0.10
+    def guard(self) -> dict[str, Any]:
+        """The mass-deletion guard's limits (see quarantine.py): shares of students and guardian links removed and
+        of users and enrollments changed, and a malformed count; the registry's top-level `guard` is the default."""
+        own = self.entry.get("guard", {}) or {}
+        if not isinstance(own, dict):
+            self.problem("guard", f"must be a mapping of {', '.join((*GUARD_SHARES, 'max_malformed'))}")
+            own = {}
+        merged = {**self.defaults.get("guard", {}), **own}
+        limits: dict[str, Any] = {}
+        for key in sorted(set(merged) - {*GUARD_SHARES, "max_malformed"}):
+            self.problem(f"guard.{key}", f"unknown limit (known: {', '.join(GUARD_SHARES)}, max_malformed)")
+        for key in GUARD_SHARES:
+            share = merged.get(key)
+            if share is None:
+                continue
+            if not isinstance(share, int | float) or isinstance(share, bool) or not 0 <= share <= 1:
+                self.problem(f"guard.{key}", f"'{share}' must be a number between 0 and 1 (e.g. 0.1)")
+            else:
+                limits[key] = float(share)
+        malformed = merged.get("max_malformed", 100)
         if not isinstance(malformed, int) or isinstance(malformed, bool) or malformed < 0:
             self.problem("guard.max_malformed", f"'{malformed}' must be a non-negative integer")
-            malformed = 100
-        return float(share), malformed
+        else:
+            limits["max_malformed"] = malformed
+        return limits
 
     def network(self) -> NetworkSettings:
         """The registry's `network` section for all districts, overridden key by key by the district's own."""
@@ -342,7 +436,7 @@ class _DistrictChecker:
         if not isinstance(own, dict):
             self.problem("network", f"must be a mapping of {', '.join(NETWORK_DEFAULTS)}")
             own = {}
-        merged = {**NETWORK_DEFAULTS, **self.network_defaults, **own}
+        merged = {**NETWORK_DEFAULTS, **self.defaults.get("network", {}), **own}
         for key in sorted(set(merged) - set(NETWORK_DEFAULTS)):
             self.problem(f"network.{key}", f"unknown setting (known: {', '.join(NETWORK_DEFAULTS)})")
         timeout = merged["read_timeout"]
@@ -357,6 +451,47 @@ class _DistrictChecker:
                 value = NETWORK_DEFAULTS[key]
             counts[key] = int(value)
         return NetworkSettings(float(timeout), counts["max_attempts"], counts["max_confirmations"])
+
+    def _listed(self, section: str) -> list[Any]:
+        """A district's own list for ``section``, else the registry's top-level default."""
+        value = self.entry[section] if section in self.entry else self.defaults.get(section, [])
+        if not isinstance(value, list):
+            self.problem(section, "must be a list")
+            return []
+        return value
+
+    def pauses(self) -> tuple[Pause, ...]:
+        """`pauses: [{from: 2027-06-20, to: 2027-08-15, reason: summer break}]` (dates, inclusive)."""
+        pauses = []
+        for number, item in enumerate(self._listed("pauses"), start=1):
+            where = f"pauses[{number}]"
+            if not isinstance(item, dict) or not {"from", "to"} <= set(item) or set(item) - {"from", "to", "reason"}:
+                self.problem(where, "must be {from: <date>, to: <date>, reason: <text, optional>}")
+                continue
+            first, last = _as_date(item["from"]), _as_date(item["to"])
+            if first is None or last is None or last < first:
+                self.problem(where, f"'{item['from']}' to '{item['to']}' must be two dates (YYYY-MM-DD), in order")
+                continue
+            pauses.append(Pause(first, last, str(item.get("reason", "paused"))))
+        return tuple(pauses)
+
+    def blackouts(self) -> tuple[Blackout, ...]:
+        """`blackouts: [{days: [mon, tue], from: "07:00", to: "09:00"}]` (days default to every day)."""
+        blackouts = []
+        for number, item in enumerate(self._listed("blackouts"), start=1):
+            where = f"blackouts[{number}]"
+            if not isinstance(item, dict) or not {"from", "to"} <= set(item) or set(item) - {"from", "to", "days"}:
+                self.problem(where, 'must be {days: [mon, ...], from: "HH:MM", to: "HH:MM"}')
+                continue
+            days = item.get("days", list(WEEKDAYS))
+            start, end = _as_time(item["from"]), _as_time(item["to"])
+            if not isinstance(days, list) or not days or any(day not in WEEKDAYS for day in days):
+                self.problem(f"{where}.days", f"'{days}' must list days among {', '.join(WEEKDAYS)}")
+            elif start is None or end is None or start == end:
+                self.problem(where, f"'{item['from']}' to '{item['to']}' must be two different times (HH:MM)")
+            else:
+                blackouts.append(Blackout(frozenset(WEEKDAYS.index(day) for day in days), start, end))
+        return tuple(blackouts)
 
     def pickup_fields(self) -> tuple[PickupField, ...]:
         """`pickup_metadata: {pickup_allowed: {user: guardian, key: pickupAllowed}, ...}`; nothing is guessed."""

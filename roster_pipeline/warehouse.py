@@ -263,7 +263,18 @@ class RosterWarehouse:
     ) -> GuardReport:
         row = con.execute(GUARD_SQL["evaluate"], {"district": district_id}).fetchone()
         assert row is not None
-        report = GuardReport(int(row[0]), int(row[1]), int(row[2]), int(row[3]), result.malformed)
+        students_before, students_removed, links_before, links_removed, users, users_changed, enrolled, changed = row
+        report = GuardReport(
+            students_before=students_before,
+            students_removed=students_removed,
+            links_before=links_before,
+            links_removed=links_removed,
+            malformed=result.malformed,
+            users_before=users,
+            users_changed=users_changed,
+            enrollments_before=enrolled,
+            enrollments_changed=changed,
+        )
         return report.evaluate(policy)
 
     def _apply_batches(self, con: duckdb.DuckDBPyConnection, district_id: str, result: PublishResult) -> None:

@@ -89,7 +89,8 @@ GUARD_CHECK = dg.AssetCheckSpec(
     asset=roster_asset_key("students"),
     blocking=True,
     description="Blocks a publish that would remove more than the district's share (default 10%) of its active "
-    "students or guardian links, or that carries too many malformed records; the district is quarantined until "
+    "students or guardian links, change more than 75% of its users or enrollments, or that carries too many "
+    "malformed records; the district is quarantined until "
     "`roster-pipeline release DISTRICT` (or `discard`); the next run is a full sync.",
 )
 
@@ -109,7 +110,14 @@ def roster_tables(context: dg.AssetExecutionContext, settings: RosterSettings):
     """
     district_id = context.partition_key
     district = settings.registry().district(district_id)
-    guard = GuardPolicy(district.max_removed_share, district.max_malformed)
+    guard = GuardPolicy(
+        district.max_removed_share,
+        district.max_malformed,
+        max_students_removed=district.max_students_removed,
+        max_links_removed=district.max_links_removed,
+        max_users_changed=district.max_users_changed,
+        max_enrollments_changed=district.max_enrollments_changed,
+    )
     try:
         result = settings.warehouse().publish_district(district_id, school_settings(district), guard)
     except DistrictQuarantined as quarantined:
