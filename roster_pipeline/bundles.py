@@ -64,10 +64,10 @@ class BundleRef:
 
 
 def is_bundle(path: Path) -> bool:
-    """A ``.zip`` file, or a folder holding ``manifest.csv``."""
+    """A ``.zip`` file, or a folder holding ``manifest.csv`` (in any case: real exports write `Manifest.csv`)."""
     if path.is_file():
         return path.suffix.lower() == ".zip"
-    return path.is_dir() and (path / MANIFEST_NAME).is_file()
+    return path.is_dir() and any(p.name.lower() == MANIFEST_NAME and p.is_file() for p in path.iterdir())
 
 
 def bundle_mtime(path: Path) -> float:

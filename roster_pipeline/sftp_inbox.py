@@ -206,7 +206,7 @@ def _known_hosts(config: SftpConfig) -> Any:
 
 async def _remote_bundles(sftp: asyncssh.SFTPClient, folder: str) -> list[RemoteBundle]:
     """Zips and manifest-holding folders in ``folder``; a ``folder`` that is a bundle is the only one."""
-    if await sftp.exists(posixpath.join(folder, MANIFEST_NAME)):
+    if await _holds_manifest(sftp, folder):
         return [await _remote_folder(sftp, posixpath.basename(folder.rstrip("/")) or "bundle", folder)]
     found = []
     for entry in await sftp.readdir(folder):
@@ -217,9 +217,14 @@ async def _remote_bundles(sftp: asyncssh.SFTPClient, folder: str) -> list[Remote
         mode = attrs.permissions or 0
         if stat.S_ISREG(mode) and name.lower().endswith(".zip"):
             found.append(RemoteBundle(name, path, False, int(attrs.mtime or 0), int(attrs.size or 0)))
-        elif stat.S_ISDIR(mode) and await sftp.exists(posixpath.join(path, MANIFEST_NAME)):
+        elif stat.S_ISDIR(mode) and await _holds_manifest(sftp, path):
             found.append(await _remote_folder(sftp, name, path))
     return found
+
+
+async def _holds_manifest(sftp: asyncssh.SFTPClient, folder: str) -> bool:
+    """Whether a remote folder holds ``manifest.csv``, in any case (real exports write `Manifest.csv`)."""
+    return any(str(entry.filename).lower() == MANIFEST_NAME for entry in await sftp.readdir(folder))
 
 
 async def _remote_folder(sftp: asyncssh.SFTPClient, name: str, path: str) -> RemoteBundle:

@@ -284,3 +284,11 @@ def test_a_moodle_shaped_12_bundle_syncs_students_and_guardian_links_like_a_clea
         [("g1", "s1"), ("u1", "s1"), ("u2", "s1")],
     )
     assert moodle.endpoints["users"]["note"] == f"export.zip: bulk users.csv, 3 records; {USER_PROFILES_NOTE}"
+
+
+def test_a_bundle_folder_whose_manifest_is_capitalised_is_found_in_the_drop_folder(tmp_path, lake):
+    drop = tmp_path / "drop"
+    bundle = moodle_bundle(drop / "moodle")
+    (bundle / "manifest.csv").rename(bundle / "Manifest.csv")
+    outcome = fetch_csv_endpoint(csv_district("pine", {"path": str(drop)}), "users", lake, run_id="run-1")
+    assert outcome.records == 3
