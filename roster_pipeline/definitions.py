@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import dagster as dg
 
+from roster_pipeline.alerts import district_alerts_sensor
 from roster_pipeline.assets.fetch import fetch_assets
 from roster_pipeline.assets.roster import roster_tables
 from roster_pipeline.automation import (
@@ -34,6 +35,6 @@ defs = dg.Definitions(
     asset_checks=[districts_fresh],
     jobs=[district_sync_job, freshness_check_job],
     schedules=[nightly_delta_sync, weekly_full_reconciliation, freshness_check_schedule],
-    sensors=[district_registry_sensor, abandoned_runs_sensor],
+    sensors=[district_registry_sensor, abandoned_runs_sensor, district_alerts_sensor],
     resources={"settings": RosterSettings()},
 )
