@@ -23,42 +23,71 @@ FRESHNESS_GRACE = timedelta(hours=2)
 
 @dataclass(frozen=True)
 class DataCheck:
+    """One data check: the query in checks.sql named `name`, shown on `table`'s asset.
+
+    `finding` says what a problem is, in the plural, for "district 'x': 3 <finding> (e.g. …)". Severity WARN is
+    for what real SIS exports always carry a little of (references to records the district removed or never
+    exported): the roster is still right, and the rows concerned are left out of the derived tables or kept as
+    exported. ERROR is for a roster that is wrong.
+    """
+
     name: str
     table: str
     description: str
-    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
+    finding: str
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.WARN
 
 
 DATA_CHECKS = (
-    DataCheck("unique_sourced_ids", "users", "No endpoint of the latest publish returned a sourcedId twice."),
+    DataCheck(
+        "unique_sourced_ids",
+        "users",
+        "No endpoint of the latest publish returned a sourcedId twice (which of two versions is right is unknown).",
+        "sourcedIds sent twice",
+        dg.AssetCheckSeverity.ERROR,
+    ),
     DataCheck(
         "enrollments_reference_users_and_classes",
         "enrollments",
         "Every active enrollment points to an active user and class of its district.",
+        "enrollments of a user or class the district does not have",
     ),
     DataCheck(
         "classes_reference_schools_courses_and_terms",
         "classes",
         "Every active class points to an active school, course (where courses are offered) and terms.",
+        "classes of a school, course or term the district does not have",
     ),
-    DataCheck("user_orgs_reference_orgs", "user_orgs", "Every user's orgs exist and are active."),
-    DataCheck("agents_reference_users", "user_agents", "Every agent reference points to an active user."),
+    DataCheck(
+        "user_orgs_reference_orgs",
+        "user_orgs",
+        "Every user's orgs exist and are active.",
+        "users in an org the district does not have",
+    ),
+    DataCheck(
+        "agents_reference_users",
+        "user_agents",
+        "Every agent reference points to an active user.",
+        "users naming an agent the district does not have",
+    ),
     DataCheck(
         "guardian_links_resolve",
         "guardian_student_links",
-        "Declared guardian links whose student or guardian is missing, inactive or of the wrong role.",
-        dg.AssetCheckSeverity.WARN,
+        "Declared guardian links whose student or guardian is missing, inactive or of the wrong role (left out of "
+        "guardian_student_links, kept in guardian_link_exclusions).",
+        "declared guardian links that do not resolve",
     ),
     DataCheck(
         "students_in_an_enabled_school",
         "students",
         "Every active student belongs to at least one enabled school.",
+        "students in no enabled school",
     ),
     DataCheck(
         "guardians_with_students",
         "guardians",
         "Every active guardian is linked to at least one active student.",
-        dg.AssetCheckSeverity.WARN,
+        "guardians linked to no active student",
     ),
 )
 
@@ -69,12 +98,16 @@ def run_data_check(database: str, check: DataCheck, district_id: str) -> dg.Asse
         row = con.execute(CHECKS_SQL[check.name], {"district": district_id}).fetchone()
     problems = int(row[0]) if row and row[0] is not None else 0
     samples = [str(s) for s in (row[1] or [])] if row else []
+    description = None
+    if problems:
+        shown = ", ".join(samples[:3]) + (", …" if len(samples) > 3 else "")
+        description = f"district '{district_id}': {problems} {check.finding}" + (f" (e.g. {shown})" if shown else "")
     return dg.AssetCheckResult(
         asset_key=roster_asset_key(check.table),
         check_name=check.name,
         passed=problems == 0,
         severity=check.severity,
-        description=f"district '{district_id}': {problems} problem(s)" if problems else None,
+        description=description,
         metadata={"district": district_id, "problems": problems, "sample_ids": ", ".join(samples) or "none"},
     )
 
