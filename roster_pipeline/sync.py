@@ -2,23 +2,44 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
+from dagster_shared.error import SerializableErrorInfo
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
 
 from roster_pipeline.assets.fetch import FULL_SYNC_TAG, fetch_assets
 from roster_pipeline.assets.roster import ROSTER_POOL, roster_tables
-from roster_pipeline.oneroster import ENDPOINTS_V1P1
 from roster_pipeline.partitions import district_partitions
+from roster_pipeline.progress import RunLog, SyncBoard, findings, listening_logger, terminal
 from roster_pipeline.recovery import PID_TAG, process_tags, recover_dead_runs
 from roster_pipeline.resources import RosterSettings
 from roster_pipeline.slot_wait import SlotWait, SlotWaitTimeout, pool_limited, wait_for_room
 
-ENDPOINT_ORDER = {spec.name: position for position, spec in enumerate(ENDPOINTS_V1P1)}
+# The name `dg.materialize` gives its runs, which in-process syncs have always carried.
+SYNC_JOB_NAME = "__ephemeral_asset_job__"
 # How long a sync waits for the roster store's pool slot while another live run holds it.
 DEFAULT_SLOT_TIMEOUT_S = 900.0
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """One asset check's verdict on the district: a failed ERROR check means the roster is wrong, a failed WARN
+    check is a data-quality finding the roster was published with."""
+
+    name: str
+    passed: bool
+    severity: str  # "ERROR" or "WARN"
+    description: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -29,7 +50,20 @@ class SyncResult:
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     tables: dict[str, int] = field(default_factory=dict)
     checks: dict[str, bool] = field(default_factory=dict)
+    check_outcomes: dict[str, CheckOutcome] = field(default_factory=dict)
     error: str | None = None
+    step_errors: dict[str, str] = field(default_factory=dict)
+    seconds: float | None = None
+
+    @property
+    def failed_checks(self) -> list[str]:
+        """Checks whose failure means the roster is wrong (severity ERROR)."""
+        return [o.name for o in self.check_outcomes.values() if not o.passed and o.severity != "WARN"]
+
+    @property
+    def warnings(self) -> list[str]:
+        """Data-quality findings (failed WARN checks): reported, the roster is published all the same."""
+        return [o.name for o in self.check_outcomes.values() if not o.passed and o.severity == "WARN"]
 
 
 def sync_district(
@@ -41,13 +75,16 @@ def sync_district(
     log_level: str = "INFO",
     slot_timeout: float = DEFAULT_SLOT_TIMEOUT_S,
     say: Callable[[str], None] = print,
+    listener: Callable[[RunLog], None] | None = None,
 ) -> SyncResult:
     """Materialise every fetch and roster asset of one district in one run; failures are reported, not raised.
 
     First it recovers from killed runs (marks them failed, frees their pool slots, removes their half-written
     files) and says what it cleaned; while it waits for the roster store's pool slot it says who holds it, and it
-    gives up after ``slot_timeout`` seconds.
+    gives up after ``slot_timeout`` seconds. Dagster's console lines are logged at ``log_level``; ``listener``
+    receives every event of the run as it happens (the live progress display).
     """
+    started = time.monotonic()
     settings = settings or RosterSettings()
     registry = settings.registry()
     provider = registry.district(district_id).provider.key  # a clear error for an unknown district first
@@ -68,15 +105,7 @@ def sync_district(
     if pool_limited(instance, ROSTER_POOL):  # without a limit there is nothing to wait for
         watch.start()
     try:
-        outcome = dg.materialize(
-            [*fetch_assets, roster_tables],
-            partition_key=district_id,
-            instance=instance,
-            resources={"settings": settings},
-            tags=tags,
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-            raise_on_error=False,
-        )
+        outcome = _materialize(district_id, instance, settings, tags, log_level, listener)
     except SlotWaitTimeout:
         assert watch.gave_up is not None
         return SyncResult(
@@ -84,7 +113,7 @@ def sync_district(
         )
     finally:
         watch.stop()
-    result = SyncResult(district_id, outcome.success, outcome.run_id)
+    result = SyncResult(district_id, outcome.success, outcome.run_id, seconds=time.monotonic() - started)
     for event in outcome.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         assert materialization is not None
@@ -99,13 +128,51 @@ def sync_district(
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.asset_check_evaluation_data
             result.checks[evaluation.check_name] = evaluation.passed
+            result.check_outcomes[evaluation.check_name] = CheckOutcome(
+                evaluation.check_name,
+                evaluation.passed,
+                evaluation.severity.value,
+                evaluation.description,
+                {key: value.value for key, value in evaluation.metadata.items()},
+            )
     if not outcome.success:
         failures = [e for e in outcome.all_events if e.is_step_failure]
         result.error = "; ".join(_failure_message(e) for e in failures) or "run failed"
+        result.step_errors = {e.step_key or "": _failure_cause(e) for e in failures}
     if watch.gave_up:  # the execution ended on SlotWaitTimeout and reported it as its own failure
         _fail_own_runs(instance, tags[PID_TAG], watch.gave_up)
         result.success, result.error = False, watch.gave_up
     return result
+
+
+def _materialize(
+    district_id: str,
+    instance: dg.DagsterInstance,
+    settings: RosterSettings,
+    tags: dict[str, str],
+    log_level: str,
+    listener: Callable[[RunLog], None] | None,
+) -> dg.ExecuteInProcessResult:
+    """`dg.materialize` of every asset for one partition, with a listening logger beside the console one
+    (`materialize` takes no loggers)."""
+    loggers = {"console": dg.colored_console_logger}
+    logger_config: dict[str, Any] = {"console": {"config": {"log_level": log_level}}}
+    if listener is not None:
+        loggers["progress"] = listening_logger(listener)
+        logger_config["progress"] = {}
+    defs = dg.Definitions(
+        assets=[*fetch_assets, roster_tables],
+        jobs=[dg.define_asset_job(SYNC_JOB_NAME)],
+        resources={"settings": settings},
+        loggers=loggers,
+    )
+    return defs.resolve_job_def(SYNC_JOB_NAME).execute_in_process(
+        run_config={"loggers": logger_config},
+        instance=instance,
+        partition_key=district_id,
+        raise_on_error=False,
+        tags=tags,
+    )
 
 
 def _fail_own_runs(instance: dg.DagsterInstance, pid_tag: str, reason: str) -> str:
@@ -120,35 +187,97 @@ def _fail_own_runs(instance: dg.DagsterInstance, pid_tag: str, reason: str) -> s
 
 
 def _failure_message(event: dg.DagsterEvent) -> str:
+    error = _asset_error(event)
+    message = error.message.strip() if error else "failed"
+    return f"{event.step_key}: {message.splitlines()[0] if message else 'failed'}"
+
+
+def _failure_cause(event: dg.DagsterEvent) -> str:
+    """The asset's own error message, first line, without the exception's class name."""
+    error = _asset_error(event)
+    lines = error.message.strip().splitlines() if error else []
+    if not lines or error is None:
+        return "failed"
+    qualified = re.match(rf"[\w.]*\b{re.escape(error.cls_name or '')}: ", lines[0]) if error.cls_name else None
+    return lines[0][qualified.end() :] if qualified else lines[0]
+
+
+def _asset_error(event: dg.DagsterEvent) -> SerializableErrorInfo | None:
     data = event.step_failure_data
     error = data.error if data else None
     # Dagster wraps the asset's own exception; that one, not what it was raised from, says what happened.
     while error is not None and error.cause is not None and (error.cls_name or "").startswith("Dagster"):
         error = error.cause
-    message = error.message.strip() if error else "failed"
-    return f"{event.step_key}: {message.splitlines()[0] if message else 'failed'}"
+    return error
+
+
+def sync_with_progress(
+    district_ids: list[str],
+    *,
+    title: str,
+    full: bool = False,
+    verbose: bool = False,
+    slot_timeout: float = DEFAULT_SLOT_TIMEOUT_S,
+    console: Console | None = None,
+) -> list[SyncResult]:
+    """Sync districts one after another under a live table (records per endpoint as they land, the publish, its
+    checks), which stays on screen as their summary.
+
+    Dagster's console lines (INFO and up, stack traces included) only when `verbose`; otherwise the warnings the
+    assets log are printed as one line each, and errors are left to the summary (`findings`).
+    """
+    console = console or terminal()
+    board = SyncBoard(title, district_ids)
+
+    def listener(district_id: str) -> Callable[[RunLog], None]:
+        show = board.listener(district_id)
+
+        def listen(log: RunLog) -> None:
+            show(log)
+            if not verbose and log.event is None and log.level == logging.WARNING:
+                console.print(Text.assemble(("warning ", "yellow"), (district_id, "bold"), f": {log.message}"))
+
+        return listen
+
+    results = []
+    with Live(board, console=console, refresh_per_second=8):
+        for district_id in district_ids:
+            result = sync_district(
+                district_id,
+                full=full,
+                log_level="INFO" if verbose else "CRITICAL",
+                slot_timeout=slot_timeout,
+                listener=listener(district_id),
+            )
+            board.finish(result)
+            results.append(result)
+    if not console.is_terminal:  # in a terminal Live ends its last line itself
+        console.line()
+    return results
 
 
 def print_summary(result: SyncResult) -> None:
-    """Print per-endpoint fetch results and per-table row counts as two plain tables."""
-    print(f"\nDistrict {result.district_id} — run {result.run_id[:8]} — {'OK' if result.success else 'FAILED'}")
-    print(f"{'endpoint':18} {'mode':6} {'records':>9} {'pages':>6} {'offered':>8}")
-    for endpoint, values in sorted(result.endpoints.items(), key=lambda item: ENDPOINT_ORDER.get(item[0], 99)):
-        if values.get("offered") is False:
-            values = {**values, "mode": "-"}
-        print(
-            f"{endpoint:18} {values.get('mode', ''):6} {values.get('records', 0):>9} "
-            f"{values.get('pages', 0):>6} {values.get('offered', '')!s:>8}"
-        )
+    """Print what a sync did: records per endpoint, the publish and its checks, the published row counts, then
+    each failed check, warning and error."""
+    console = terminal()
+    modes = sorted({str(v["mode"]) for v in result.endpoints.values() if v.get("offered") is not False})
+    mode = f"{' and '.join(modes)} sync" if modes else "sync"
+    board = SyncBoard(f"District {result.district_id}: {mode}, run {result.run_id[:8] or '-'}", [result.district_id])
+    board.finish(result)
+    console.print(board)
     if result.tables:
-        print(f"\n{'table':24} {'rows':>9}")
-        for table, rows in result.tables.items():
-            print(f"{table:24} {rows:>9}")
-    failed = [name for name, passed in result.checks.items() if not passed]
-    if result.checks:
-        print(
-            f"\nchecks: {len(result.checks) - len(failed)} passed"
-            + (f", failed: {', '.join(failed)}" if failed else "")
-        )
-    if result.error:
-        print(f"\nerror: {result.error}")
+        counts = Table(title="Rows published", title_justify="left", title_style="bold", box=None, pad_edge=False)
+        columns = 4
+        for _ in range(columns):
+            counts.add_column()
+            counts.add_column(justify="right")
+        cells = [cell for table, rows in result.tables.items() for cell in (table, f"{rows:,}")]
+        cells += [""] * (-len(cells) % (2 * columns))
+        for start in range(0, len(cells), 2 * columns):
+            counts.add_row(*cells[start : start + 2 * columns])
+        counts.show_header = False
+        console.print()
+        console.print(counts)
+    if found := findings([result]):
+        console.print()
+        console.print(found)
