@@ -29,7 +29,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from roster_pipeline.demo import run_demo
 
     ensure_dagster_home()
-    return run_demo()
+    return run_demo(verbose=args.verbose, sandbox_port=args.sandbox_port)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -159,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sync.set_defaults(handler=cmd_sync)
     demo = commands.add_parser("demo", help="sync the bundled demo districts from the sandbox, full then delta")
+    demo.add_argument("--verbose", action="store_true", help="also print Dagster's event lines")
+    demo.add_argument(
+        "--sandbox-port",
+        type=int,
+        metavar="N",
+        help="serve the sandbox on port N when the demo writes a new registry (default 8765)",
+    )
     demo.set_defaults(handler=cmd_demo)
     sandbox = commands.add_parser("sandbox", help="serve the demo districts from the OneRoster sandbox")
     sandbox.add_argument("--port", type=int, default=8765)
