@@ -171,17 +171,22 @@ def stale_districts(registry: Registry, database: str, now: datetime | None = No
     name="districts_fresh",
     description="Every enabled district published since the latest run its own schedule says should have finished "
     "(fired 2 h ago or more: at most 26 h old for a nightly schedule). Dagster's freshness policy judges the asset "
-    "as a whole; this names each stale district.",
+    "as a whole; this names each stale district. A district that has never published yet is a warning (its first "
+    "sync is pending); one whose last publish is too old is an error.",
 )
 def districts_fresh(settings: RosterSettings) -> dg.AssetCheckResult:
     stale = stale_districts(settings.registry(), str(settings.data_path / "roster.duckdb"))
-    names = ", ".join(s["district"] for s in stale)
+    lapsed = [s["district"] for s in stale if s["last_published"] != "never"]
+    pending = [s["district"] for s in stale if s["last_published"] == "never"]
+    said = [f"stale districts: {', '.join(lapsed)}"] if lapsed else []
+    said += [f"never published yet: {', '.join(pending)}"] if pending else []
     return dg.AssetCheckResult(
         passed=not stale,
-        description=f"stale districts: {names}" if stale else "every enabled district is fresh",
+        severity=dg.AssetCheckSeverity.ERROR if lapsed else dg.AssetCheckSeverity.WARN,
+        description="; ".join(said) or "every enabled district is fresh",
         metadata={
             "stale_count": len(stale),
-            "stale_districts": names or "none",
+            "stale_districts": ", ".join(s["district"] for s in stale) or "none",
             "details": dg.MetadataValue.json(stale),
         },
     )
