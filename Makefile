@@ -11,8 +11,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# demo and dagster share one Dagster instance, so the UI shows the demo's runs.
+DAGSTER_HOME_DIR := $(CURDIR)/data/dagster_home
+
 demo: $(STAMP)
-	$(VENV)/bin/roster-pipeline demo
+	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(VENV)/bin/roster-pipeline demo
 
 test: $(STAMP) chromium
 	$(VENV)/bin/pytest
@@ -32,11 +35,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# dagster dev against the same instance `roster-pipeline sync` uses (data/dagster_home, with our dagster.yaml).
+# dagster dev -w workspace.yaml against data/dagster_home (created with our dagster.yaml), with the demo districts
+# served by the sandbox and their credentials in its environment, so the schedules' first runs succeed.
 dagster: $(STAMP)
-	mkdir -p data/dagster_home
-	test -f data/dagster_home/dagster.yaml || cp dagster.yaml data/dagster_home/dagster.yaml
-	DAGSTER_HOME=$(CURDIR)/data/dagster_home $(VENV)/bin/dagster dev -w workspace.yaml
+	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(VENV)/bin/roster-pipeline dev
 
 bench: $(STAMP)
 	$(PY) bench/paging.py

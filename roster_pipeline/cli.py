@@ -39,6 +39,13 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dev(args: argparse.Namespace) -> int:
+    from roster_pipeline.dev import run_dev
+
+    extra = args.dagster_args[1:] if args.dagster_args[:1] == ["--"] else args.dagster_args
+    return run_dev(extra, sandbox_port=args.sandbox_port)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from roster_pipeline.status import district_status, print_status
 
@@ -170,6 +177,19 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("sandbox", help="serve the demo districts from the OneRoster sandbox")
     sandbox.add_argument("--port", type=int, default=8765)
     sandbox.set_defaults(handler=cmd_sandbox)
+    dev = commands.add_parser(
+        "dev", help="the Dagster UI and daemon (dagster dev) with the demo districts served by the sandbox"
+    )
+    dev.add_argument(
+        "--sandbox-port",
+        type=int,
+        metavar="N",
+        help="serve the sandbox on port N when this writes a new registry (default 8765)",
+    )
+    dev.add_argument(
+        "dagster_args", nargs=argparse.REMAINDER, help="options for dagster dev after --, e.g. -- --port 3001"
+    )
+    dev.set_defaults(handler=cmd_dev)
     status = commands.add_parser("status", help="last publish, staleness and quarantine of every district")
     status.set_defaults(handler=cmd_status)
     release = commands.add_parser(
