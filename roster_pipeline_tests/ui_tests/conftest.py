@@ -35,9 +35,10 @@ class DagsterUI:
 
     base_url: str
 
-    def graphql(self, query: str) -> dict[str, Any]:
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """POST a query to /graphql and return its `data`; fails the test on GraphQL errors."""
-        response = httpx.post(f"{self.base_url}/graphql", json={"query": query}, timeout=30)
+        request = {"query": query, "variables": variables or {}}
+        response = httpx.post(f"{self.base_url}/graphql", json=request, timeout=30)
         response.raise_for_status()
         body = response.json()
         assert not body.get("errors"), f"GraphQL errors: {body['errors']}"
@@ -50,14 +51,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def write_instance(home: Path, data_dir: Path) -> None:
-    """The project's dagster.yaml without the first-visit community dialog (it would cover the screenshot).
-
-    The district partitions are added as the registry sensor's first tick would (the webserver runs no daemon).
-    """
+def write_instance_config(home: Path) -> None:
+    """The project's dagster.yaml without the first-visit community dialog (it would cover the screenshot)."""
     config = yaml.safe_load(PROJECT_DAGSTER_YAML.read_text(encoding="utf-8"))
     config["nux"] = {"enabled": False}
     (home / "dagster.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+
+
+def write_instance(home: Path, data_dir: Path) -> None:
+    """`write_instance_config`, and the district partitions added as the registry sensor's first tick would (the
+    webserver runs no daemon)."""
+    write_instance_config(home)
     with dg.DagsterInstance.from_config(str(home)) as instance:
         ensure_district_partitions(instance, load_registry(data_dir / "districts.yaml"))
 
