@@ -33,7 +33,7 @@ from roster_pipeline.quarantine import describe_quarantine, quarantine_state
 from roster_pipeline.registry import DistrictConfig, Registry
 from roster_pipeline.resources import RosterSettings
 from roster_pipeline.status import DistrictStatus, district_status
-from roster_pipeline.sync import _failure_message
+from roster_pipeline.sync import failure_message
 
 DISTRICT_TAG = "roster/district"
 ERROR_CHARS = 400
@@ -144,7 +144,7 @@ def run_error(instance: dg.DagsterInstance, run_id: str) -> str:
     ]
     if steps:  # one cause (a refused token) usually fails every endpoint: the first says what, the count how widely
         more = f" (and {len(steps) - 1} more failed step(s))" if len(steps) > 1 else ""
-        return _trim(_failure_message(steps[0])) + more
+        return _trim(failure_message(steps[0])) + more
     runs = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
     return _trim(next((e.dagster_event.message or "" for e in reversed(runs) if e.dagster_event), "") or "not recorded")
 

@@ -5,8 +5,10 @@ belongs to that district's run (Dagster's partitioned asset checks are still a p
 published ``roster.duckdb`` read-only and report a count and sample sourcedIds.
 """
 
+import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import duckdb
@@ -123,13 +125,22 @@ def evaluate_data_checks(database: str, district_id: str) -> list[dg.AssetCheckR
     return [run_data_check(database, check, district_id) for check in DATA_CHECKS]
 
 
+# How many paused fires to step back over (a nightly schedule's whole summer break, and then some).
+MAX_PAUSED_FIRES = 400
+
+
 def expected_publish_since(district: DistrictConfig, timezone: str, now: datetime) -> datetime:
     """The start of the latest scheduled run that should have published by `now` (one that fired at least
-    FRESHNESS_GRACE ago), in the registry's timezone. A weekday-only schedule is not due at weekends."""
+    FRESHNESS_GRACE ago), in the registry's timezone. A weekday-only schedule is not due at weekends, and a fire
+    inside one of the district's pauses or blackout windows is not due at all (the schedules hold it)."""
     from dagster._utils.schedules import cron_string_iterator
 
     fires = cron_string_iterator((now - FRESHNESS_GRACE).timestamp(), district.schedule, timezone, ascending=False)
-    return next(fires)
+    latest = next(fires)
+    for _, fire in zip(range(MAX_PAUSED_FIRES), itertools.chain([latest], fires), strict=False):
+        if district.schedule_paused(fire.astimezone(ZoneInfo(timezone))) is None:
+            return fire
+    return latest  # paused for longer than we look back: judge by the schedule alone
 
 
 def is_stale(published: datetime | None, expected_since: datetime) -> bool:

@@ -137,7 +137,7 @@ def sync_district(
             )
     if not outcome.success:
         failures = [e for e in outcome.all_events if e.is_step_failure]
-        result.error = "; ".join(_failure_message(e) for e in failures) or "run failed"
+        result.error = "; ".join(failure_message(e) for e in failures) or "run failed"
         result.step_errors = {e.step_key or "": _failure_cause(e) for e in failures}
     if watch.gave_up:  # the execution ended on SlotWaitTimeout and reported it as its own failure
         _fail_own_runs(instance, tags[PID_TAG], watch.gave_up)
@@ -186,7 +186,8 @@ def _fail_own_runs(instance: dg.DagsterInstance, pid_tag: str, reason: str) -> s
     return run_id
 
 
-def _failure_message(event: dg.DagsterEvent) -> str:
+def failure_message(event: dg.DagsterEvent) -> str:
+    """A failed step's own error in one line: `<step>: <message>`."""
     error = _asset_error(event)
     message = error.message.strip() if error else "failed"
     return f"{event.step_key}: {message.splitlines()[0] if message else 'failed'}"

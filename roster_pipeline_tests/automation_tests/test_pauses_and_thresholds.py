@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from roster_pipeline.automation import nightly_delta_sync
+from roster_pipeline.checks import expected_publish_since, is_stale
 from roster_pipeline.quarantine import quarantine_state
 from roster_pipeline.registry import RegistryError, parse_registry
 from roster_pipeline.resources import RosterSettings
@@ -149,3 +150,15 @@ def test_students_removed_and_guardian_links_removed_have_their_own_limits(world
     assert state is not None
     assert not any("active students" in reason for reason in state["reasons"])
     assert any("active guardian links" in reason for reason in state["reasons"])
+
+
+def test_a_paused_district_is_judged_fresh_by_its_last_fire_before_the_pause() -> None:
+    registry = parse_registry({"districts": [registry_entry("oak", pauses=[SUMMER])]})
+    oak = registry.district("oak")
+
+    expected = expected_publish_since(oak, registry.timezone, datetime(2027, 7, 10, 12, 0, tzinfo=UTC))
+
+    assert expected == datetime(2027, 6, 19, 2, 0, tzinfo=UTC)  # 02:00 nightly; the summer break starts the 20th
+    assert not is_stale(datetime(2027, 6, 19, 2, 30, tzinfo=UTC), expected)
+    after = expected_publish_since(oak, registry.timezone, datetime(2027, 8, 17, 12, 0, tzinfo=UTC))
+    assert after == datetime(2027, 8, 17, 2, 0, tzinfo=UTC)
