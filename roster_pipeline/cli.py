@@ -134,8 +134,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from roster_pipeline.notifications import notification_settings
+
     registry = load_registry()
-    missing = []
+    notifications = notification_settings(registry)  # a bad section is a RegistryError naming each field
+    missing = [
+        f"notifications: environment variable {name} is not set"
+        for name in (notifications.secret_names if notifications else ())
+        if not os.environ.get(name)
+    ]
     for district in registry.districts:
         print(f"{district.id:24} {district.provider.key:18} {district.source.kind:5} enabled={district.enabled}")
         for name in _secret_names(district):

@@ -130,3 +130,21 @@ def test_a_section_without_a_channel_is_a_mistake():
         "notifications: names no channel (add webhook: {url_env: ...} and/or email: {...})"
     ]
     assert problems_of(["webhook"]) == ["notifications: must be a mapping of webhook, email, failed_runs, resolved"]
+
+
+def test_validate_refuses_a_bad_section_and_warns_of_unset_channel_variables(tmp_path, monkeypatch, capsys):
+    import yaml
+
+    from roster_pipeline.cli import main
+
+    registry = tmp_path / "districts.yaml"
+    monkeypatch.setenv("ROSTER_DISTRICTS_FILE", str(registry))
+    monkeypatch.delenv("ROSTER_ALERT_WEBHOOK", raising=False)
+    registry.write_text(yaml.safe_dump({"districts": [district_entry("oak", "Oak")], "notifications": {"webhook": {}}}))
+    assert main(["validate"]) == 2
+    assert "notifications.webhook" in capsys.readouterr().err
+
+    section = {"webhook": {"url_env": "ROSTER_ALERT_WEBHOOK"}}
+    registry.write_text(yaml.safe_dump({"districts": [district_entry("oak", "Oak")], "notifications": section}))
+    assert main(["validate"]) == 0
+    assert "notifications: environment variable ROSTER_ALERT_WEBHOOK is not set" in capsys.readouterr().err
