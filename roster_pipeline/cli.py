@@ -17,11 +17,14 @@ if TYPE_CHECKING:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from roster_pipeline.sync import print_summary, sync_district
+    from roster_pipeline.sync import print_details, sync_with_progress
 
     ensure_dagster_home()
-    result = sync_district(args.district, full=args.full, slot_timeout=args.slot_timeout)
-    print_summary(result)
+    title = f"{'Full sync' if args.full else 'Sync'} of {args.district}"
+    (result,) = sync_with_progress(
+        [args.district], title=title, full=args.full, verbose=args.verbose, slot_timeout=args.slot_timeout
+    )
+    print_details(result)
     return 0 if result.success else 1
 
 
@@ -164,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync = commands.add_parser("sync", help="materialise every asset of one district in-process")
     sync.add_argument("district", help="district id from the registry")
     sync.add_argument("--full", action="store_true", help="full sync instead of delta")
+    sync.add_argument("--verbose", action="store_true", help="also print Dagster's event lines")
     sync.add_argument(
         "--slot-timeout",
         type=float,

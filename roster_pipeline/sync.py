@@ -266,6 +266,12 @@ def print_summary(result: SyncResult) -> None:
     board = SyncBoard(f"District {result.district_id}: {mode}, run {result.run_id[:8] or '-'}", [result.district_id])
     board.finish(result)
     console.print(board)
+    print_details(result)
+
+
+def print_details(result: SyncResult) -> None:
+    """The published row counts, then each failed check, warning and error of a sync."""
+    console = terminal()
     if result.tables:
         counts = Table(title="Rows published", title_justify="left", title_style="bold", box=None, pad_edge=False)
         columns = 4
