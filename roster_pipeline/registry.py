@@ -7,6 +7,7 @@ when a sync needs them and never appear in errors.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -47,6 +48,26 @@ METADATA_KEY = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 NETWORK_DEFAULTS = {"read_timeout": 30.0, "max_attempts": 6, "max_confirmations": 500}
 # Top-level sections that set every district's default (a district's own section overrides it).
 DEFAULTABLE = ("network", "guard", "pauses", "blackouts")
+# Top-level sections other modules read from `Registry.settings` (notifications.py).
+SETTINGS_SECTIONS = ("notifications",)
+TOP_LEVEL_KEYS = ("districts", "timezone", *DEFAULTABLE, *SETTINGS_SECTIONS)
+DISTRICT_KEYS = (
+    "id",
+    "name",
+    "provider",
+    "source",
+    "endpoints",
+    "ignore_fields",
+    "schools",
+    "schedule",
+    "full_schedule",
+    "enabled",
+    "guard",
+    "network",
+    "pickup_metadata",
+    "pauses",
+    "blackouts",
+)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 GUARD_SHARES = (
     "max_removed_share",
@@ -295,13 +316,20 @@ def parse_registry(document: Any, source: str = "<registry>") -> Registry:
             problems.append(f"district '{district.id}': id is used twice (ids are partition keys and unique)")
         seen.add(district.id)
         districts.append(district)
+    problems += [f"{key}: {_unknown(key, TOP_LEVEL_KEYS)}" for key in document if key not in TOP_LEVEL_KEYS]
     timezone = document.get("timezone", DEFAULT_TIMEZONE)
     if not isinstance(timezone, str) or not _is_timezone(timezone):
         problems.append(f"timezone: '{timezone}' is not an IANA time zone name (e.g. America/Chicago)")
     if problems:
         raise RegistryError(source, problems)
-    settings = {k: v for k, v in document.items() if k not in ("districts", "timezone", *DEFAULTABLE)}
+    settings = {k: v for k, v in document.items() if k in SETTINGS_SECTIONS}
     return Registry(tuple(districts), timezone=timezone, source=source, settings=settings)
+
+
+def _unknown(key: Any, known: tuple[str, ...]) -> str:
+    """A typo'd key is refused rather than silently ignored (`timezon:` would leave every schedule in UTC)."""
+    close = difflib.get_close_matches(str(key), known, n=1)
+    return "unknown key" + (f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(known)})")
 
 
 def _as_date(value: Any) -> date | None:
@@ -361,6 +389,9 @@ class _DistrictChecker:
         if not self.entry:
             return None
         before = len(self.problems)
+        for key in self.entry:
+            if key not in DISTRICT_KEYS:
+                self.problem(str(key), _unknown(key, DISTRICT_KEYS))
         district_id = self.entry.get("id")
         if not isinstance(district_id, str) or not DISTRICT_ID.match(district_id):
             self.problem("id", f"'{district_id}' is not allowed: use lowercase letters, digits and '-'")

@@ -145,3 +145,17 @@ def test_unknown_district_lookup_names_known_ones():
     registry = parse_registry({"districts": [rest_district()]})
     with pytest.raises(KeyError, match="known: lincoln-usd"):
         registry.district("nope")
+
+
+def test_a_misspelt_key_is_refused_with_the_likely_meant_one_instead_of_ignored():
+    entry = {
+        "id": "oak",
+        "provider": "generic",
+        "source": {"kind": "csv", "path": "/tmp/nowhere"},
+        "schedul": "0 3 * * *",
+    }
+    with pytest.raises(RegistryError) as refused:
+        parse_registry({"timezon": "America/Chicago", "districts": [entry]})
+    problems = refused.value.problems
+    assert "timezon: unknown key (did you mean 'timezone'?)" in problems
+    assert "district 'oak', field schedul: unknown key (did you mean 'schedule'?)" in problems
