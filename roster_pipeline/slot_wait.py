@@ -39,10 +39,10 @@ def wait_for_room(
     started, reported_at = time.monotonic(), float("-inf")
     while True:
         holders = _holders_of_full_pool(instance, pool)
-        if holders is None or recover_dead_runs(instance, log):
-            if holders is None:
-                return
-            continue
+        if holders is None:
+            return
+        if recover_dead_runs(instance, log):
+            continue  # a dead holder's slot was freed: look again
         waited = time.monotonic() - started
         if waited >= timeout:
             raise SlotWaitTimeout(_gave_up(district_id, pool, waited, holders))
