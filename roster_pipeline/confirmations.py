@@ -86,12 +86,23 @@ def confirm_unseen(
     if result.held:
         result.reason = f"more than network.max_confirmations={budget} to look up; the next full sync asks again"
     with ThreadPoolExecutor(max_workers=client.max_concurrency, thread_name_prefix="oneroster-confirm") as pool:
-        for sourced_id, record in zip(asked, pool.map(lambda i: client.get_record(spec, i), asked), strict=True):
-            if record is None or record.get("status") == "tobedeleted":
+        for sourced_id, answer in zip(asked, pool.map(lambda i: _look_up(client, spec, i), asked), strict=True):
+            if isinstance(answer, OneRosterError):  # one record the provider cannot answer for is held, not fatal
+                result.held.append(sourced_id)
+                result.reason = result.reason or f"looking it up failed: {answer}"
+                continue
+            if answer is None or answer.get("status") == "tobedeleted":
                 result.gone.append(sourced_id)
-            if record is not None:  # a tobedeleted one lands too, with its own date
-                result.landed.append(record)
+            if answer is not None:  # a tobedeleted one lands too, with its own date
+                result.landed.append(answer)
     return result
+
+
+def _look_up(client: OneRosterClient, spec: EndpointSpec, sourced_id: str) -> dict[str, Any] | OneRosterError | None:
+    try:
+        return client.get_record(spec, sourced_id)
+    except OneRosterError as error:
+        return error
 
 
 def _lookup_problem(client: OneRosterClient, spec: EndpointSpec, seen_example: str | None) -> str | None:

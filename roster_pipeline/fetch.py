@@ -149,8 +149,8 @@ def fetch_endpoint(
     if district.source.kind == "csv":
         from roster_pipeline.bundles import fetch_csv_endpoint
 
-        # After a quarantine a CSV district re-imports its newest bulk bundle, as a REST one re-reads its API.
-        full = full or full_sync_reason(lake, district.id) is not None
+        # No forced re-import after a quarantine: the refused batches are still in the lake for the next publish
+        # (release or discard decides), and re-importing the same bundles would only refuse them again.
         return fetch_csv_endpoint(district, endpoint, lake, run_id=run_id, full=full, log=log)
     version = rest_source_of(district).version
     capabilities = load_capabilities(lake, district.id)
@@ -177,7 +177,7 @@ def fetch_endpoint(
             filter_ = delta_filter(choice.watermark_from) if choice.watermark_from else None
             pages = client.iter_pages(spec, filter=filter_)
             server_started = _land_pages(pages, district, writer, tally, outcome, log, seen)
-            if choice.mode == "full":
+            if choice.mode == "full" and district.network.confirm_unseen:
                 confirmation = _confirm_unseen(client, spec, district, lake, writer, tally, seen)
     except EndpointNotOffered as error:
         writer.abort()

@@ -289,8 +289,8 @@ def _abandoned(tmp_batch: Path) -> bool:
             return time.time() - tmp_batch.stat().st_mtime > ABANDONED_AFTER_S
         except FileNotFoundError:  # committed or removed meanwhile
             return False
-    except orjson.JSONDecodeError:  # killed while writing the owner record itself
-        return True
+    except orjson.JSONDecodeError:  # being written right now, or its writer killed while writing it: judge by age
+        return time.time() - tmp_batch.stat().st_mtime > ABANDONED_AFTER_S
 
 
 def new_batch_id() -> str:

@@ -45,7 +45,7 @@ PICKUP_COLUMNS = ("pickup_allowed", "do_not_release", "custody_note", "valid_unt
 PICKUP_USERS = ("guardian", "student")
 METADATA_KEY = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 # How long to wait for a provider and how hard to try (the registry's `network` section, per district or for all).
-NETWORK_DEFAULTS = {"read_timeout": 30.0, "max_attempts": 6, "max_confirmations": 500}
+NETWORK_DEFAULTS = {"read_timeout": 30.0, "max_attempts": 6, "max_confirmations": 500, "confirm_unseen": True}
 # Top-level sections that set every district's default (a district's own section overrides it).
 DEFAULTABLE = ("network", "guard", "pauses", "blackouts")
 # Top-level sections other modules read from `Registry.settings` (notifications.py).
@@ -145,6 +145,9 @@ class NetworkSettings:
     read_timeout: float = 30.0
     max_attempts: int = 6
     max_confirmations: int = 500
+    # False only for a provider without a working single-record endpoint (`GET users/{id}`): its full syncs then
+    # tombstone what they did not see unconfirmed, as CSV full files do, rather than hold removals forever.
+    confirm_unseen: bool = True
 
 
 @dataclass(frozen=True)
@@ -481,7 +484,11 @@ class _DistrictChecker:
                 self.problem(f"network.{key}", f"'{value}' must be an integer of at least {minimum}")
                 value = NETWORK_DEFAULTS[key]
             counts[key] = int(value)
-        return NetworkSettings(float(timeout), counts["max_attempts"], counts["max_confirmations"])
+        confirm = merged["confirm_unseen"]
+        if not isinstance(confirm, bool):
+            self.problem("network.confirm_unseen", f"'{confirm}' must be true or false")
+            confirm = True
+        return NetworkSettings(float(timeout), counts["max_attempts"], counts["max_confirmations"], confirm)
 
     def _listed(self, section: str) -> list[Any]:
         """A district's own list for ``section``, else the registry's top-level default."""

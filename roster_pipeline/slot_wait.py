@@ -132,7 +132,7 @@ class SlotWait(threading.Thread):
             if recover_dead_runs(self.instance, self.log):
                 continue  # a dead holder's slot was freed: the step claims it at its next check
             waited = now - waiting_since
-            if waited >= self.timeout:
+            if waited >= self.timeout and self._holders_while_waiting() is not None:  # still waiting: stop it
                 self.gave_up = _gave_up(self.district_id, self.pool, waited, holders)
                 self.log(self.gave_up)
                 _raise_in_thread(self._main, SlotWaitTimeout)

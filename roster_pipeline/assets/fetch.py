@@ -61,6 +61,11 @@ def build_fetch_asset(spec: EndpointSpec) -> dg.AssetsDefinition:
             metadata["note"] = outcome.note
         if outcome.confirmations:
             metadata["confirmations"] = dg.MetadataValue.json(outcome.confirmations)
+            if held := outcome.confirmations.get("held"):
+                context.log.warning(
+                    f"district '{district.id}', endpoint {spec.name}: {held} records not served by this full sync "
+                    f"are kept until confirmed gone ({outcome.confirmations.get('held_reason')})"
+                )
         metadata.update(provider_metadata(district, spec.name))
         return dg.MaterializeResult(metadata=metadata)
 

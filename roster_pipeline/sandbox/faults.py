@@ -55,6 +55,7 @@ class Faults:
             self._expire_after: int | None = None
             self._failing: dict[str, tuple[int, int]] = {}
             self._no_single_records = False
+            self._failing_records: dict[str, int] = {}
             self._changes: list[tuple[str, int, Callable[[], None]]] = []
 
     def rate_limit(self, count: int = 3, retry_after: int = 1) -> Faults:
@@ -128,6 +129,16 @@ class Faults:
     def single_records_missing(self) -> bool:
         with self._lock:
             return self._no_single_records
+
+    def fail_records(self, sourced_ids: set[str], status: int = 500) -> Faults:
+        """Answer single-record requests for these sourcedIds with `status`, until `clear()`."""
+        with self._lock:
+            self._failing_records.update(dict.fromkeys(sourced_ids, status))
+        return self
+
+    def record_failure(self, sourced_id: str) -> int | None:
+        with self._lock:
+            return self._failing_records.get(sourced_id)
 
     def change_while_paging(self, endpoint: str, at_offset: int, change: Callable[[], None]) -> Faults:
         """Run `change` (e.g. hard-delete records from the district) once, just before answering the first

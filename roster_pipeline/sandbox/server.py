@@ -489,6 +489,9 @@ class _Handler(BaseHTTPRequestHandler):
         return 'Bearer realm="oneroster-sandbox", error="invalid_token"'
 
     def _single(self, hosted: _HostedDistrict, collection: str, sourced_id: str) -> None:
+        if (status := hosted.faults.record_failure(sourced_id)) is not None:
+            self._error(status, f"injected failure looking up {sourced_id!r}", "internal_server_error")
+            return
         try:
             if hosted.faults.single_records_missing():
                 raise KeyError(sourced_id)

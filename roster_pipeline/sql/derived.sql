@@ -60,6 +60,8 @@ SELECT district_id, student_sourced_id, guardian_sourced_id, g_role AS relations
        END AS excluded_reason,
        CASE
            WHEN denied_text IN ('true', 'yes', 'y', '1') THEN false
+           -- a do-not-release value that is not a clear "no" ("checked", "Yes - court order") is not a permission
+           WHEN denied_text <> '' AND denied_text NOT IN ('false', 'no', 'n', '0') THEN NULL
            WHEN allowed_text IN ('true', 'yes', 'y', '1') THEN true
            WHEN allowed_text IN ('false', 'no', 'n', '0') THEN false
        END AS pickup_allowed,

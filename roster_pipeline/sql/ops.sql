@@ -66,8 +66,12 @@ INSERT INTO ops.publishes VALUES ($district, now(), $batches, $students_removed,
 
 -- name: newest_applied_full
 -- Per endpoint, the newest applied full batch that tombstoned what it did not see: batches applied before it
--- are no longer needed to rebuild the district's state from the lake.
-SELECT endpoint, max(batch_id) FROM ops.applied_batches WHERE district_id = $district AND mode = 'full' GROUP BY ALL;
+-- are no longer needed to rebuild the district's state from the lake. A full batch that held unconfirmed
+-- tombstones counts too: it names what it held, so the next full sync still asks about those records.
+SELECT endpoint, max(batch_id) FROM ops.applied_batches
+WHERE district_id = $district
+  AND (mode = 'full' OR regexp_full_match(mode, 'full, \d+ unseen records held \(not confirmed gone\)'))
+GROUP BY ALL;
 
 -- name: applied_batches
 SELECT endpoint, batch_id FROM ops.applied_batches WHERE district_id = $district;

@@ -24,14 +24,15 @@ def _with_metadata(record: dict[str, Any], metadata: dict[str, Any]) -> dict[str
 
 
 def _family_district() -> Any:
-    """s1 with an allowed parent, a do-not-release relative and a temporary guardian; s2's parent says nothing."""
+    """s1 with an allowed parent, a do-not-release relative and a temporary guardian; s2's parents say nothing clear."""
     users = [
         _with_metadata(user("s1", "student", ["north"], ["g1", "g2", "g3"]), {"custodyNote": "Court order 2026-114"}),
         _with_metadata(user("g1", "parent", ["north"], []), {"pickup": {"allowed": "Yes"}}),
         _with_metadata(user("g2", "relative", ["north"], []), {"doNotRelease": True, "pickup": {"allowed": "true"}}),
         _with_metadata(user("g3", "guardian", ["north"], []), {"guardianUntil": "2027-01-31"}),
-        user("s2", "student", ["north"], ["g4"]),
+        user("s2", "student", ["north"], ["g4", "g5"]),
         _with_metadata(user("g4", "parent", ["north"], []), {"pickup": {"allowed": "sometimes"}}),
+        _with_metadata(user("g5", "parent", ["north"], []), {"doNotRelease": "checked", "pickup": {"allowed": "yes"}}),
     ]
     return district_of(
         "pickup",
@@ -62,6 +63,7 @@ def test_mapped_metadata_fills_the_contact_card_and_unmapped_or_unreadable_value
         ("s1", "g2"): (False, "Court order 2026-114", None),  # do-not-release wins over an allowed flag
         ("s1", "g3"): (None, "Court order 2026-114", "2027-01-31"),
         ("s2", "g4"): (None, None, None),  # "sometimes" is not a yes or a no: not guessed
+        ("s2", "g5"): (None, None, None),  # a do-not-release that is not a clear "no" is no permission
     }
     with duckdb.connect(str(world.published), read_only=True) as con:
         links = con.execute(

@@ -174,3 +174,41 @@ def test_a_full_sync_that_serves_no_users_tombstones_none(
     confirmations = result.endpoints["users"]["confirmations"]
     assert confirmations["held"] == len(before) and "saw no record" in confirmations["held_reason"]
     assert _active_user_ids(world) == before
+
+
+def test_a_record_the_provider_cannot_answer_for_is_held_while_the_others_are_confirmed(
+    world: PipelineWorld, small_district: Callable[..., SyntheticDistrict]
+) -> None:
+    district = small_district(DISTRICT)
+    _serve(world, district, max_attempts=2)
+    assert world.sync(DISTRICT).success
+    gone = [user["sourcedId"] for user in district.records("users")[-3:]]
+    for sourced_id in gone:
+        district.remove("users", sourced_id)
+    world.server.faults(DISTRICT).fail_records({gone[0]}, status=500)  # after its retries, still a 500
+
+    result = world.sync(DISTRICT, full=True)
+
+    assert result.success, result.error
+    confirmations = result.endpoints["users"]["confirmations"]
+    assert (confirmations["confirmed_gone"], confirmations["held"]) == (2, 1)
+    assert "HTTP 500" in confirmations["held_reason"]
+    assert _tombstoned_user_ids(world) == set(gone[1:])
+
+
+def test_a_district_can_opt_out_of_confirmations_when_its_provider_cannot_look_records_up(
+    world: PipelineWorld, small_district: Callable[..., SyntheticDistrict]
+) -> None:
+    district = small_district(DISTRICT)
+    _serve(world, district, confirm_unseen=False)
+    assert world.sync(DISTRICT).success
+    world.server.faults(DISTRICT).without_single_records()
+    gone = {user["sourcedId"] for user in district.records("users")[-2:]}
+    for sourced_id in gone:
+        district.remove("users", sourced_id)
+
+    result = world.sync(DISTRICT, full=True)
+
+    assert result.success, result.error
+    assert "confirmations" not in result.endpoints["users"]
+    assert _tombstoned_user_ids(world) == gone
