@@ -80,7 +80,10 @@ def cmd_discard(args: argparse.Namespace) -> int:
     print(describe_quarantine(state).replace("releasing would", "the refused change would"))
     if not _confirmed(args, "Drop the refused batches and rebuild from the source at the next sync?"):
         return 2
-    dropped = discard_quarantined(lake, args.district)
+    from roster_pipeline.resources import RosterSettings
+
+    with RosterSettings().warehouse().publish_lock():  # never while a publish is reading the lake
+        dropped = discard_quarantined(lake, args.district)
     print(
         f"district '{args.district}': dropped {len(dropped)} refused batch(es); the published roster is unchanged "
         "and the next sync is a full sync"

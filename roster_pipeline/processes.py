@@ -49,9 +49,21 @@ def _stat_fields(pid: int) -> list[str] | None:
     return stat.rsplit(")", 1)[1].split()
 
 
+def machine() -> str:
+    """Where pids mean the same thing: the host name, its boot and its pid namespace. Containers sharing a host
+    name (`network_mode: host`) have their own pids, and a reboot reuses them all."""
+    parts = [socket.gethostname()]
+    for source in (Path("/proc/sys/kernel/random/boot_id"), Path("/proc/self/ns/pid")):
+        try:
+            parts.append(source.read_text().strip() if source.is_file() else os.readlink(source))
+        except OSError:
+            continue
+    return "/".join(parts)
+
+
 def current_process() -> RunProcess:
     pid = os.getpid()
-    return RunProcess(socket.gethostname(), pid, process_start_time(pid))
+    return RunProcess(machine(), pid, process_start_time(pid))
 
 
 def owner_record() -> dict[str, Any]:
@@ -62,6 +74,6 @@ def owner_record() -> dict[str, Any]:
 
 def owner_gone(record: dict[str, Any]) -> bool:
     """Whether the process an ``owner_record`` names has exited (only decidable on its own host)."""
-    if record.get("host") != socket.gethostname() or not isinstance(record.get("pid"), int):
+    if record.get("host") != machine() or not isinstance(record.get("pid"), int):
         return False
     return not RunProcess(record["host"], record["pid"], record.get("started")).alive()

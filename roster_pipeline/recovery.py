@@ -12,13 +12,12 @@ worker) is left to Dagster's run monitoring, which can see its pod.
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Callable
 
 import dagster as dg
 from dagster._core.launcher import DefaultRunLauncher
 
-from roster_pipeline.processes import RunProcess, current_process
+from roster_pipeline.processes import RunProcess, current_process, machine
 
 HOST_TAG = "roster/host"
 PID_TAG = "roster/pid"  # "<pid>:<process start time>", so a reused pid is not mistaken for the run
@@ -38,19 +37,25 @@ def run_process(instance: dg.DagsterInstance, run: dg.DagsterRun) -> RunProcess 
     if PID_TAG in run.tags:
         pid, _, started = run.tags[PID_TAG].partition(":")
         return RunProcess(run.tags.get(HOST_TAG, ""), int(pid), started or None)
-    if not isinstance(instance.run_launcher, DefaultRunLauncher):
+    # The default launcher runs the worker beside the daemon; its first engine event names the worker's pid. That
+    # pid means something here only when the instance's storage is this machine's own (SQLite files): with shared
+    # storage (PostgreSQL) the worker may be in another container, and Dagster's run monitoring judges it.
+    if not isinstance(instance.run_launcher, DefaultRunLauncher) or not _local_storage(instance):
         return None
-    # The default launcher runs the worker on this machine; its first engine event names the worker's pid.
     for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
         if match := _ENGINE_PID.search(entry.message or ""):
-            return RunProcess(socket.gethostname(), int(match.group(1)), None)
+            return RunProcess(machine(), int(match.group(1)), None)
     return None
+
+
+def _local_storage(instance: dg.DagsterInstance) -> bool:
+    return type(instance.run_storage).__name__.startswith("Sqlite")
 
 
 def recover_dead_runs(instance: dg.DagsterInstance, log: Callable[[str], None] = print) -> list[str]:
     """Mark failed every unfinished run whose process is gone, and free the pool slots it (or any finished run)
     still holds. Returns the run ids recovered; says what it did through ``log``."""
-    host = socket.gethostname()
+    host = machine()
     recovered = []
     for record in instance.get_run_records(dg.RunsFilter(statuses=_UNFINISHED)):
         run = record.dagster_run

@@ -184,7 +184,7 @@ class RosterWarehouse:
             guard = replace(guard, released=True)
         # The lock spans the merge and the file copy: another publisher must not checkpoint the work database
         # while it is being copied.
-        with self._publish_lock():
+        with self.publish_lock():
             # Under the lock no publish is copying, so any half-copied file is a killed publisher's.
             abandoned = self.clean_abandoned_publishes()
             result = self._merge(district_id, schools, guard)
@@ -392,8 +392,10 @@ class RosterWarehouse:
             con.close()
 
     @contextmanager
-    def _publish_lock(self) -> Iterator[None]:
-        # The Dagster pool already serialises roster writers; this lock also covers CLI runs outside Dagster.
+    def publish_lock(self) -> Iterator[None]:
+        """Held by every publish (and by anything that changes what a publish reads, such as `discard`).
+
+        The Dagster pool already serialises roster writers; this lock also covers CLI runs outside Dagster."""
         self.work_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.work_path.with_suffix(".lock"), "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)

@@ -6,7 +6,6 @@ import fcntl
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from roster_pipeline import sync as sync_module
 from roster_pipeline.assets.roster import ROSTER_POOL
 from roster_pipeline.automation import abandoned_runs_sensor
 from roster_pipeline.instance import PROJECT_DAGSTER_YAML
-from roster_pipeline.processes import process_start_time
+from roster_pipeline.processes import machine, process_start_time
 from roster_pipeline.recovery import HOST_TAG, PID_TAG
 from roster_pipeline.sandbox.generator import SyntheticDistrict
 from roster_pipeline.sync import sync_district
@@ -96,7 +95,7 @@ def test_sync_killed_during_publish_is_recovered_by_the_next_sync(
     half_copied.write_bytes(b"half a database")
     half_landed = world.data_dir / "lake" / "users" / f"district={DISTRICT}" / ".tmp-half"
     half_landed.mkdir(parents=True)
-    owner = {"host": os.uname().nodename, "pid": killed_pid, "started": killed_started}
+    owner = {"host": machine(), "pid": killed_pid, "started": killed_started}
     (half_landed / "_owner.json").write_bytes(orjson.dumps(owner))
     assert home_instance.get_run_by_id(killed_run).status == dg.DagsterRunStatus.STARTED  # as the kill left it
 
@@ -180,7 +179,7 @@ def test_the_sensor_fails_a_daemon_run_whose_process_died_and_frees_its_slot(
         job_name="district_sync",
         run_id=str(uuid.uuid4()),
         status=dg.DagsterRunStatus.STARTED,
-        tags={PID_TAG: f"{dead.pid}:0", HOST_TAG: socket.gethostname(), "roster/district": DISTRICT},
+        tags={PID_TAG: f"{dead.pid}:0", HOST_TAG: machine(), "roster/district": DISTRICT},
     )
     home_instance.add_run(run)
     storage = home_instance.event_log_storage
