@@ -10,10 +10,13 @@ state folder; each endpoint lands one batch per bundle ("full" for a bulk file, 
 
 A bundle that cannot be read (an unsafe or damaged zip, a bad manifest, a file that is not CSV) is refused and
 recorded once for the whole district, with why. The run that meets it fails with that reason, so an operator
-sees it, unless a newer bulk bundle already supersedes it; later runs do not try it again. Any newer bulk bundle
-supersedes it, even one that does not carry every endpoint, so no endpoint waits forever for a file the sender
-stopped sending. Until one arrives, bundles delivered after it are held, not applied, and each run fails saying
-so: going on without the refused one would silently lose its changes.
+sees it, unless a newer bulk bundle already supersedes it; later runs do not try it again. For each endpoint, a
+newer bulk file of that endpoint supersedes it. Until one arrives, the bundles delivered after it that change
+the endpoint are held, not applied, and each run fails saying so: going on without the refused one would
+silently lose its changes. A newer bulk bundle without a file of the endpoint (a sender that stopped sending
+demographics) says nothing about it, so it supersedes nothing there; but while no bundle after the refused one
+changes the endpoint, nothing more is lost by moving past it, so the endpoint sets it aside rather than waiting
+forever. Set aside is not superseded: a change to the endpoint delivered later is held behind it all the same.
 """
 
 from __future__ import annotations
@@ -167,36 +170,60 @@ class ImportPlan:
     skipped: list[tuple[PlannedBundle, str]]
     refused: list[PlannedBundle]  # refused and not superseded: the first holds back everything after it
     held: list[PlannedBundle]  # bundles after a refused one that would change the endpoint
+    set_aside: list[tuple[PlannedBundle, str]]  # refused, moved past for now: nothing after it changes the endpoint
 
 
 def plan_imports(planned: list[PlannedBundle], endpoint: str, seen: set[str], *, full: bool = False) -> ImportPlan:
     """Which bundles to apply for an endpoint, in order; which to skip as superseded; which are held.
 
     ``full`` re-applies the newest bulk bundle and everything after it, imported or not (a reconciliation).
-    A refused bundle is superseded by a newer bulk file of the endpoint, as any bundle is, and also by any newer
-    bulk bundle (one without delta files), whose sender has said what the whole roster now is. Otherwise it
-    holds back the bundles after it: applying them would quietly lose whatever it changed.
+    A refused bundle is superseded only by a newer bulk file of the endpoint, as any bundle is: nothing else
+    restores what it may have changed in the endpoint. Until then it holds back the bundles after it that change
+    the endpoint: applying them would quietly lose whatever it changed.
+
+    A newer bulk bundle (one without delta files) that has no file of the endpoint supersedes nothing here, but
+    it lets the endpoint set the refused bundle aside while no bundle after it changes the endpoint: the refused
+    bundle's changes are lost either way, and no later change is applied without them. So a refused bundle is
+    looked at again every run, seen or not, until a bulk file of the endpoint supersedes it: once a bundle after
+    it changes the endpoint, it is refused again and holds that bundle back. (Seen only decides whether it is
+    logged and noted again.)
     """
     usable = [(i, p.manifest) for i, p in enumerate(planned) if p.refusal is None and p.manifest is not None]
     newest_bulk = max((i for i, manifest in usable if _supersedes(manifest, endpoint)), default=0)
     newest_whole = max((i for i, manifest in usable if _is_bulk_bundle(manifest)), default=-1)
-    plan = ImportPlan([], [], [], [])
+    # The last bundle that changes the endpoint; a refused bundle after it holds nothing back.
+    last_change = max((i for i, manifest in usable if endpoint_mode(manifest, endpoint) != "absent"), default=-1)
+    plan = ImportPlan([], [], [], [], [])
     for index in range(newest_bulk if full else 0, len(planned)):
         item = planned[index]
-        if item.bundle.key in seen and not full:
-            continue
-        if index < newest_bulk or (item.refusal is not None and index < newest_whole):
-            newer = planned[newest_bulk if index < newest_bulk else newest_whole].bundle.name
-            refused = f"refused: {item.refusal.reason}; " if item.refusal is not None else ""
-            plan.skipped.append((item, f"{refused}superseded by bulk bundle {newer}"))
+        fresh = full or item.bundle.key not in seen
+        if index < newest_bulk:
+            if fresh:
+                refused = f"refused: {item.refusal.reason}; " if item.refusal is not None else ""
+                newer = planned[newest_bulk].bundle.name
+                plan.skipped.append((item, f"{refused}superseded by bulk bundle {newer}"))
         elif item.refusal is not None:
-            plan.refused.append(item)
+            if last_change < index < newest_whole:
+                if fresh:
+                    whole = planned[newest_whole].bundle.name
+                    plan.set_aside.append((item, _set_aside_reason(item.refusal, whole, endpoint)))
+            else:
+                plan.refused.append(item)
+        elif not fresh:
+            continue
         elif plan.refused:
             if item.manifest is not None and endpoint_mode(item.manifest, endpoint) != "absent":
                 plan.held.append(item)
         else:
             plan.apply.append(item)
     return plan
+
+
+def _set_aside_reason(refusal: Refusal, whole: str, endpoint: str) -> str:
+    return (
+        f"refused: {refusal.reason}; set aside after bulk bundle {whole}, which has no {endpoint} file: no bundle "
+        f"since changes {endpoint}, and one that does is held until a bulk {endpoint} file supersedes it"
+    )
 
 
 def endpoint_mode(manifest: Manifest, endpoint: str) -> str:
@@ -318,6 +345,10 @@ def fetch_csv_endpoint(
     for item, reason in plan.skipped:
         if item.bundle.key not in seen:  # a full sync meets bundles it skipped before
             imports.add(item.bundle, "skipped", reason=reason)
+        notes.append(f"{item.bundle.name} skipped ({reason})")
+    for item, reason in plan.set_aside:
+        if item.bundle.key not in seen:
+            imports.add(item.bundle, "skipped", reason=reason, set_aside=True)  # for now: see plan_imports
         notes.append(f"{item.bundle.name} skipped ({reason})")
     applied: list[str] = []
     for item in plan.apply:

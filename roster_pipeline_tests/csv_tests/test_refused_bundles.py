@@ -1,5 +1,6 @@
 """A refused bundle never wedges a district: it is recorded once with why, fails the one run that meets it, holds
-back the bundles after it, and any newer bulk bundle supersedes it."""
+back the bundles after it, and a newer bulk file of each endpoint supersedes it there; an endpoint that nothing
+after it changes moves past it once a newer bulk bundle arrives, but never lets a later change through without it."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import orjson
 import pytest
 import yaml
 
-from roster_pipeline.bundles import fetch_csv_endpoint
-from roster_pipeline.oneroster.csv_manifest import BundleError
+from roster_pipeline.bundles import BundleRef, PlannedBundle, Refusal, fetch_csv_endpoint, plan_imports
+from roster_pipeline.oneroster.csv_manifest import BundleError, Manifest
 from roster_pipeline.sandbox.csv_export import write_csv_bundle
 from roster_pipeline.sandbox.generator import DistrictSpec, generate_district
 from roster_pipeline_tests.csv_tests.conftest import csv_district, read_lake, set_mtime, write_bundle
@@ -279,3 +280,121 @@ def test_a_refused_zip_fails_one_sync_and_the_district_publishes_again_after_it(
     with duckdb.connect(str(world.published), read_only=True) as con:
         query = "SELECT given_name FROM students WHERE district_id = 'pine' AND sourced_id = ?"
         assert con.execute(query, [student["sourcedId"]]).fetchall() == [("Nova",)]
+
+
+def deliver_refused_then_guardian_change(drop: Path, district, lake) -> None:
+    """A roster, then a bundle refused for a bad manifest, then a users delta that adds a guardian."""
+    people = USERS + "u1,active,,true,s1,student,kim,Kim,Lee\r\n"
+    write_bundle(drop / "one", {"orgs": ORGS + "d1,,,District,district,,\r\n", "users": people}, mtime=1_000)
+    for endpoint in ("orgs", "users", "demographics"):
+        fetch(district, endpoint, lake, "run-1")
+    write_bundle(drop / "two", {"users": USERS}, manifest="propertyName,value\r\nfile.users,sometimes\r\n", mtime=2_000)
+    with pytest.raises(BundleError, match=r"bundle two: manifest\.csv rejected"):
+        fetch(district, "users", lake, "run-2")
+    guardian = USERS + "g1,active,2030-01-01T00:00:00Z,true,s1,guardian,pat,Pat,Lee\r\n"
+    write_bundle(drop / "three", {"users": guardian}, modes={"users": "delta"}, mtime=3_000)
+
+
+def test_a_bulk_bundle_without_users_does_not_release_the_users_deltas_held_behind_a_refused_bundle(tmp_path, lake):
+    drop = tmp_path / "drop"
+    district = csv_district("pine", {"path": str(drop)})
+    deliver_refused_then_guardian_change(drop, district, lake)
+    # A whole-roster bundle that carries orgs only (users absent), then another users delta.
+    write_bundle(drop / "four", {"orgs": ORGS + "d1,,,Pine USD,district,,\r\n"}, mtime=4_000)
+    renamed = USERS + "u1,active,2030-01-02T00:00:00Z,true,s1,student,kim,Kimberly,Lee\r\n"
+    write_bundle(drop / "five", {"users": renamed}, modes={"users": "delta"}, mtime=5_000)
+
+    # four says nothing about users, so it cannot stand in for whatever two changed in them.
+    with pytest.raises(BundleError, match=r"endpoint users: three, five held, not applied, because two was refused"):
+        fetch(district, "users", lake, "run-3")
+    assert [b.mode for b in lake.batches("users", "pine")] == ["full"]
+    assert import_log(lake, "users") == [("one", "imported")]
+
+    # orgs: four is bulk for orgs and supersedes two as usual.
+    assert fetch(district, "orgs", lake, "run-3").mode_reason == "bundles applied: four (bulk)"
+    assert import_log(lake, "orgs") == [
+        ("one", "imported"),
+        ("two", "skipped"),
+        ("three", "skipped"),
+        ("four", "imported"),
+        ("five", "absent"),
+    ]
+    # demographics: no bundle after two changes it, so moving past two loses nothing more than two itself.
+    outcome = fetch(district, "demographics", lake, "run-3")
+    assert outcome.mode == "none"
+    assert "two skipped (refused: bundle two: manifest.csv rejected" in outcome.note
+    assert "set aside after bulk bundle four, which has no demographics file" in outcome.note
+    assert [entry for entry, _ in import_log(lake, "demographics")] == ["one", "two", "three", "four", "five"]
+    assert fetch(district, "demographics", lake, "run-4").note == f"no new bundle in {drop}"
+
+    # A bulk users file, and only that, supersedes two and the deltas held behind it.
+    everyone = USERS + "u1,,,true,s1,student,kim,Kimberly,Lee\r\ng1,,,true,s1,guardian,pat,Pat,Lee\r\n"
+    write_bundle(drop / "six", {"users": everyone}, mtime=6_000)
+    assert fetch(district, "users", lake, "run-5").mode_reason == "bundles applied: six (bulk)"
+    assert import_log(lake, "users") == [
+        ("one", "imported"),
+        ("two", "skipped"),
+        ("three", "skipped"),
+        ("four", "skipped"),
+        ("five", "skipped"),
+        ("six", "imported"),
+    ]
+    assert {row["sourced_id"] for row in read_lake(lake, "users", "pine")} >= {"u1", "g1"}
+
+
+def test_a_users_delta_arriving_after_a_refused_bundle_was_set_aside_for_users_is_held(tmp_path, lake):
+    drop = tmp_path / "drop"
+    district = csv_district("pine", {"path": str(drop)})
+    people = USERS + "u1,active,,true,s1,student,kim,Kim,Lee\r\n"
+    write_bundle(drop / "one", {"orgs": ORGS + "d1,,,District,district,,\r\n", "users": people}, mtime=1_000)
+    fetch(district, "users", lake, "run-1")
+    write_bundle(drop / "two", {"users": USERS}, manifest="propertyName,value\r\nfile.users,sometimes\r\n", mtime=2_000)
+    with pytest.raises(BundleError, match=r"bundle two: manifest\.csv rejected"):
+        fetch(district, "users", lake, "run-2")
+    write_bundle(drop / "three", {"orgs": ORGS + "d1,,,Pine USD,district,,\r\n"}, mtime=3_000)
+    # Nothing after two changes users yet, so users moves past it: a quiet run, as for an endpoint no longer sent.
+    assert fetch(district, "users", lake, "run-3").mode == "none"
+    assert import_log(lake, "users") == [("one", "imported"), ("two", "skipped"), ("three", "absent")]
+
+    # But a users change delivered later would go on without two's: it is held, as if two had just been refused.
+    guardian = USERS + "g1,active,2030-01-01T00:00:00Z,true,s1,guardian,pat,Pat,Lee\r\n"
+    write_bundle(drop / "four", {"users": guardian}, modes={"users": "delta"}, mtime=4_000)
+    for run_id in ("run-4", "run-5"):
+        with pytest.raises(BundleError, match=r"endpoint users: four held, not applied, because two was refused on "):
+            fetch(district, "users", lake, run_id)
+    assert [b.mode for b in lake.batches("users", "pine")] == ["full"]
+
+    everyone = USERS + "u1,,,true,s1,student,kim,Kim,Lee\r\ng1,,,true,s1,guardian,pat,Pat,Lee\r\n"
+    write_bundle(drop / "five", {"users": everyone}, mtime=5_000)
+    assert fetch(district, "users", lake, "run-6").mode_reason == "bundles applied: five (bulk)"
+    assert import_log(lake, "users")[-2:] == [("four", "skipped"), ("five", "imported")]
+
+
+def test_a_refused_bundle_is_passed_per_endpoint_only_where_no_change_to_it_would_be_lost(tmp_path):
+    def bundle(name: str, mtime: float, files: dict[str, str] | None) -> PlannedBundle:
+        ref = BundleRef(name, tmp_path / name, mtime)
+        if files is None:
+            return PlannedBundle(ref, None, Refusal(ref.key, name, "unsafe zip", "2030-01-01", "run-1"))
+        return PlannedBundle(ref, Manifest("1.2", files))
+
+    roster = bundle("one", 1, {"orgs": "bulk", "users": "bulk", "roles": "bulk"})
+    refused = bundle("two", 2, None)
+    # A bundle of bulk files only, with no users.csv but a bulk roles.csv: it changes users' roles.
+    whole = bundle("three", 3, {"orgs": "bulk", "roles": "bulk"})
+    planned, seen = [roster, refused, whole], {roster.bundle.key}
+
+    users = plan_imports(planned, "users", seen)
+    assert (users.refused, users.held, users.skipped, users.set_aside) == ([refused], [whole], [], [])
+    orgs = plan_imports(planned, "orgs", seen)
+    assert [item for item, _ in orgs.skipped] == [refused] and orgs.apply == [whole] and not orgs.set_aside
+    demographics = plan_imports(planned, "demographics", seen)
+    assert [item for item, _ in demographics.set_aside] == [refused] and demographics.apply == [whole]
+    assert not demographics.refused and not demographics.skipped
+
+    # Seen in an earlier run, it is looked at again: quietly aside while nothing changes demographics, refused
+    # again, holding the change back, once something does.
+    seen |= {refused.bundle.key, whole.bundle.key}
+    assert plan_imports(planned, "demographics", seen) == plan_imports([], "demographics", seen)
+    change = bundle("four", 4, {"demographics": "delta"})
+    later = plan_imports([*planned, change], "demographics", seen)
+    assert (later.refused, later.held, later.apply) == ([refused], [change], [])
