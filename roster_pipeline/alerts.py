@@ -29,6 +29,7 @@ from roster_pipeline.notifications import (
     notification_settings,
     redact,
 )
+from roster_pipeline.oneroster.auth import secret_forms
 from roster_pipeline.quarantine import describe_quarantine, quarantine_state
 from roster_pipeline.registry import DistrictConfig, Registry
 from roster_pipeline.resources import RosterSettings
@@ -196,18 +197,26 @@ def resolved_message(registry: Registry, key: str, headline: str) -> Message:
 
 
 def district_secrets(registry: Registry) -> list[str]:
-    """The values of the districts' credential variables, so a run error quoting one is blanked before it is sent."""
-    names = []
+    """The values of the districts' credential variables in every form a run error may quote them (as written,
+    form-encoded, in a Basic header's base64 of `id:secret`, JSON-escaped: see `secret_forms`), so each is blanked
+    before a message is sent. A value read with a trailing newline is also taken without it."""
+    pairs: list[tuple[str | None, str | None]] = []
     for district in registry.districts:
         if auth := getattr(district.source, "auth", None):
-            names.append(auth.client_secret_env)
+            pairs.append((os.environ.get(auth.client_id_env), os.environ.get(auth.client_secret_env)))
         if (sftp := getattr(district.source, "sftp", None)) and sftp.password_env:
-            names.append(sftp.password_env)
-    return [value for name in names if (value := os.environ.get(name))]
+            pairs.append((None, os.environ.get(sftp.password_env)))
+    forms: list[str] = []
+    for client_id, secret in pairs:
+        ids = {client_id, client_id.strip()} if client_id else {None}
+        for value in {secret, secret.strip()} if secret else set():
+            forms += [form for each_id in ids for form in secret_forms(value, each_id)]
+    return list(dict.fromkeys(forms))
 
 
 class Courier:
-    """Delivers messages through the channels, blanking secrets; a channel that fails rests until the next tick."""
+    """Delivers messages through the channels, blanking secrets; a channel that fails (for any reason: a refusal,
+    an unusable URL, an exception its library raised) rests until the next tick, and the others carry on."""
 
     def __init__(self, secrets: list[str], log: logging.Logger) -> None:
         self.secrets, self.log = secrets, log
@@ -222,9 +231,10 @@ class Courier:
             channel.send(Message(subject, redact(message.body, self.secrets)))
         except PartlyDelivered as error:
             self.log.warning(f"'{subject}' by {channel.name}: {redact(str(error), self.secrets)}")
-        except DeliveryError as error:
+        except Exception as error:  # whatever fails one channel is its failure, never the sensor's
             self.down.add(channel.name)
-            reason = redact(str(error), self.secrets)
+            reason = str(error) if isinstance(error, DeliveryError) else f"{type(error).__name__}: {error}"
+            reason = redact(reason, [*self.secrets, *channel.secret_values()])
             self.log.warning(f"'{subject}' not sent by {channel.name}, tried again next tick: {reason}")
             return False
         self.sent += 1

@@ -18,6 +18,7 @@ a problem and when to tell.
 from __future__ import annotations
 
 import os
+import re
 import smtplib
 import ssl
 from collections.abc import Iterable, Mapping
@@ -27,12 +28,16 @@ from typing import Any, ClassVar
 
 import httpx
 
+from roster_pipeline.oneroster.auth import mask_secrets
 from roster_pipeline.registry import ENV_NAME, Registry, RegistryError
 
 DEFAULT_FAILED_RUNS = 3
 SEND_TIMEOUT_S = 10.0
 SECTION_KEYS = ("webhook", "email", "failed_runs", "resolved")
 EMAIL_KEYS = ("host", "port", "starttls", "ssl", "username", "password_env", "from", "to")
+# What an error about an unusable URL quotes, unless it is one (escaped) character such as '\n': a piece of the
+# URL (httpx quotes a bad host or port), blanked so no part of it reaches a log.
+_QUOTED = re.compile(r"'[^']{3,}'")
 
 
 class DeliveryError(RuntimeError):
@@ -54,14 +59,14 @@ class Message:
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every secret value in it replaced by `***`."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
+    """`text` with every secret value in it replaced by `***`, and the beginning of one cut off by a trim (`…`)."""
+    return mask_secrets(text, secrets)
 
 
-def _secret(env_name: str, field_name: str) -> str:
+def _secret(env_name: str, field_name: str, *, strip: bool = False) -> str:
     value = os.environ.get(env_name)
+    if value and strip:
+        value = value.strip()
     if not value:
         raise DeliveryError(f"environment variable {env_name} is not set (the registry's {field_name} names it)")
     return value
@@ -82,25 +87,37 @@ class WebhookChannel:
     def secret_values(self) -> list[str]:
         """The URL and its path: the path alone is the secret of a Slack hook, and receivers quote it in errors.
         A path shorter than 8 characters holds no secret, and blanking it would garble every text."""
-        url = os.environ.get(self.url_env)
-        if not url:
+        raw = os.environ.get(self.url_env)
+        if not raw or not (url := raw.strip()):
             return []
         try:
             path = httpx.URL(url).raw_path.decode()
-        except httpx.InvalidURL:
-            return [url]
-        return [url, path] if len(path) >= 8 else [url]
+        except Exception:  # an unreadable URL (or host) is blanked whole
+            return list(dict.fromkeys([raw, url]))
+        return list(dict.fromkeys([raw, url, path] if len(path) >= 8 else [raw, url]))
 
     def send(self, message: Message) -> None:
-        url = _secret(self.url_env, "notifications.webhook.url_env")
+        """POST the message. A value read from a file keeps its trailing newline; the URL is taken without it.
+        Whatever stops the POST (an unusable URL, a refused connection, an error answer) is a DeliveryError
+        whose text never holds the URL."""
+        url = _secret(self.url_env, "notifications.webhook.url_env", strip=True)
         where = f"webhook (URL in {self.url_env})"
         try:
             response = httpx.post(url, json={"text": message.text}, timeout=SEND_TIMEOUT_S)
+        except httpx.UnsupportedProtocol as error:  # its text quotes the scheme only
+            raise DeliveryError(f"{where}: not a usable URL: {self._reason(error)}") from None
         except httpx.HTTPError as error:
-            raise DeliveryError(redact(f"{where}: {type(error).__name__}: {error}", self.secret_values())) from None
+            raise DeliveryError(f"{where}: {type(error).__name__}: {self._reason(error)}") from None
+        except Exception as error:  # InvalidURL, or a host IDNA refuses: building the request failed
+            reason = _QUOTED.sub("'***'", self._reason(error))
+            raise DeliveryError(f"{where}: not a usable URL: {type(error).__name__}: {reason}") from None
         if not response.is_success:
-            answer = " ".join(response.text.split())[:200]
+            answer = " ".join(response.text.split())
+            answer = answer if len(answer) <= 200 else answer[:199] + "…"  # marked, so a secret cut short is blanked
             raise DeliveryError(redact(f"{where}: HTTP {response.status_code} {answer}", self.secret_values()))
+
+    def _reason(self, error: Exception) -> str:
+        return redact(str(error) or "no detail given", self.secret_values())
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ stays on httpx 0.28 (Dagster uses it too), so the two flows here are small ``htt
 over Authlib's framework-agnostic OAuth 1 and OAuth 2 helpers.
 
 Secrets and tokens never appear in a repr, an exception message or a log line: both classes redact
-them and offer ``redact(text)`` so callers can scrub provider-supplied text before showing it.
+them and offer ``redact(text)`` so callers can scrub provider-supplied text before showing it, in every
+form a provider may echo them (``secret_forms``: form-encoded, in a Basic header's base64, JSON-escaped).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
+import re
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode
 
@@ -36,11 +39,70 @@ _RETRYABLE_TOKEN_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDACTED = "***"
 
 
-def _redact(text: str, secrets: list[str | None]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, _REDACTED)
-    return text
+# A secret cut short where a provider's text was trimmed ("s3cr…") still gives its first characters away:
+# a trailing piece this long of any form of a secret, just before the ellipsis, is masked too.
+_TRIMMED = "…"
+_TRIMMED_MIN_CHARS = 4
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+
+
+def secret_forms(secret: str | None, client_id: str | None = None) -> list[str]:
+    """Every form in which ``secret`` may come back in a provider's text, so that each can be masked.
+
+    A token endpoint that echoes the request quotes the form body (the secret form-encoded) or the
+    ``Authorization`` header (base64 of ``id:secret``, with or without RFC 6749 §2.3.1's form-encoding of
+    both first); a JSON body or a ``repr`` escapes backslashes and quotes. With ``client_id`` the Basic
+    forms are included; base64 without its padding, which a trimmed or re-encoded echo may lack.
+    """
+    if not secret:
+        return []
+    encoded = {quote(secret, safe=""), quote(secret), quote_plus(secret)}
+    encoded |= {_PERCENT_ESCAPE.sub(lambda m: m.group(0).lower(), form) for form in encoded}
+    escaped = {
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        json.dumps(secret)[1:-1].replace("/", "\\/"),
+        repr(secret)[1:-1],
+        secret.replace("\\", "\\\\").replace("'", "\\'"),
+        " ".join(secret.split()),
+    }
+    forms = {secret} | encoded | escaped
+    if client_id is not None:
+        pairs = {
+            f"{client_id}:{secret}",
+            f"{quote_plus(client_id)}:{quote_plus(secret)}",
+            f"{quote(client_id, safe='')}:{quote(secret, safe='')}",
+        }
+        forms |= {to_unicode(base64.b64encode(to_bytes(pair))).rstrip("=") for pair in pairs}
+    return sorted((form for form in forms if form), key=len, reverse=True)
+
+
+def mask_secrets(text: str, forms: Iterable[str]) -> str:
+    """``text`` with every occurrence of each of ``forms`` replaced by ``***`` (longest first), and a form's
+    beginning cut off by a trim (``…``) masked as well."""
+    ordered = sorted({form for form in forms if form}, key=len, reverse=True)
+    for form in ordered:
+        text = text.replace(form, _REDACTED)
+    if _TRIMMED not in text:
+        return text
+    pieces = text.split(_TRIMMED)
+    for index, piece in enumerate(pieces[:-1]):
+        cut = max(
+            (
+                size
+                for form in ordered
+                for size in range(min(len(form) - 1, len(piece)), _TRIMMED_MIN_CHARS - 1, -1)
+                if piece.endswith(form[:size])
+            ),
+            default=0,
+        )
+        if cut:
+            pieces[index] = piece[:-cut] + _REDACTED
+    return _TRIMMED.join(pieces)
+
+
+def _redact(text: str, secrets: list[str | None], client_id: str | None = None) -> str:
+    return mask_secrets(text, [form for secret in secrets for form in secret_forms(secret, client_id)])
 
 
 # --- OAuth 2.0 client credentials (RFC 6749 §4.4) ---------------------------------------------------
@@ -115,9 +177,10 @@ class OAuth2ClientCredentials(httpx.Auth):
         )
 
     def redact(self, text: str) -> str:
-        """Return ``text`` with the client secret and the current access token masked."""
+        """Return ``text`` with the client secret and the current access token masked, in every form the token
+        endpoint may echo them (see ``secret_forms``: form-encoded, in the Basic header's base64, ...)."""
         token = self._token
-        return _redact(text, [self._client_secret, token.access_token if token else None])
+        return _redact(text, [self._client_secret, token.access_token if token else None], self.client_id)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         token = self._token
@@ -255,8 +318,8 @@ class OAuth1HmacSha256(httpx.Auth):
         return f"OAuth1HmacSha256(consumer_key={self.consumer_key!r}, consumer_secret={_REDACTED!r})"
 
     def redact(self, text: str) -> str:
-        """Return ``text`` with the consumer secret masked."""
-        return _redact(text, [self._consumer_secret])
+        """Return ``text`` with the consumer secret masked, in every form a provider may echo it."""
+        return _redact(text, [self._consumer_secret], self.consumer_key)
 
     def authorization_header(self, method: str, url: httpx.URL) -> str:
         """The ``Authorization: OAuth ...`` value for ``method`` on ``url`` (fresh nonce and timestamp)."""
