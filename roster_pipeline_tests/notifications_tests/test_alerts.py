@@ -4,13 +4,13 @@ quarantine written by the guard's own function, failed runs in a Dagster instanc
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 
 import dagster as dg
 from dagster._core.utils import make_new_run_id
 
+from roster_pipeline.processes import machine
 from roster_pipeline.quarantine import (
     GuardReport,
     describe_quarantine,
@@ -82,7 +82,7 @@ def test_a_quarantine_is_told_once_per_channel_with_reasons_counts_and_the_fixin
     result = both_channels.tick()
     assert (len(webhook.posts), len(mailbox.messages)) == (posts, mails)
     assert isinstance(result, dg.SensorResult) and result.skip_reason
-    assert "0 message(s) sent" in result.skip_reason.skip_message
+    assert "0 message(s) sent" in (result.skip_reason.skip_message or "")
 
 
 def test_a_cleared_quarantine_is_resolved_once_and_a_new_one_is_told_again(both_channels, webhook, mailbox):
@@ -158,7 +158,7 @@ def test_runs_killed_and_recovered_count_as_failed_and_quote_the_recovery(both_c
             job_name="district_sync",
             run_id=make_new_run_id(),
             status=dg.DagsterRunStatus.STARTED,
-            tags={PID_TAG: f"{dead.pid}:0", HOST_TAG: socket.gethostname(), "roster/district": "oak"},
+            tags={PID_TAG: f"{dead.pid}:0", HOST_TAG: machine(), "roster/district": "oak"},
         )
         both_channels.instance.add_run(run)
         assert recover_dead_runs(both_channels.instance, lambda line: None) == [run.run_id]
@@ -172,7 +172,7 @@ def test_a_down_webhook_marks_nothing_sent_and_the_email_still_goes(both_channel
     webhook.stop()
     result = both_channels.tick()
     assert isinstance(result, dg.SensorResult) and result.skip_reason
-    assert "webhook failed (see the log), tried again next tick" in result.skip_reason.skip_message
+    assert "webhook failed (see the log), tried again next tick" in (result.skip_reason.skip_message or "")
     assert len([m for m in mailbox.messages if "quarantined" in m["Subject"]]) == 1
     assert json.loads(both_channels.cursor or "{}")["oak/quarantine"]["told"] == ["email"]
     log = capfd.readouterr().err
