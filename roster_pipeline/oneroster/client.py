@@ -542,6 +542,11 @@ class OneRosterClient:
         return redact(text) if callable(redact) else text
 
     def _error(self, spec: EndpointSpec, offset: int, detail: str, **parts: Any) -> OneRosterError:
+        # The provider's own words travel in `description` and `code_major` too: an echo of our credentials
+        # must not ride along there.
+        for name in ("description", "code_major"):
+            if parts.get(name):
+                parts[name] = self._redact(parts[name])
         return OneRosterError(self._redact(detail), label=self.label, endpoint=spec.name, offset=offset, **parts)
 
     def _transport_problem(self, exc: Exception) -> str:
@@ -568,8 +573,8 @@ class OneRosterClient:
                 status,
                 label=self.label,
                 said=self._redact(_words(response, body, info)),
-                code_major=info.code_major if info else None,
-                description=_description(info),
+                code_major=self._redact(info.code_major) if info and info.code_major else None,
+                description=self._redact(description) if (description := _description(info)) else None,
             )
         detail = f"token request HTTP {status}" if from_token_endpoint else f"HTTP {status}"
         note: str = getattr(self.auth, "unauthorized_note", "")

@@ -176,10 +176,6 @@ def test_an_imsx_status_echoing_the_request_is_quoted_without_the_secret(echo, c
     assert leaks(text, client_id, secret) == []
 
 
-@pytest.mark.xfail(
-    reason="client.py passes the imsx_description to OneRosterError.description without the auth's redact",
-    strict=False,
-)
 @pytest.mark.parametrize("method", METHODS)
 def test_the_imsx_description_attribute_is_redacted_too(echo, method):
     client_id, secret = CREDENTIALS[0]
