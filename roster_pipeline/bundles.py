@@ -41,7 +41,7 @@ from roster_pipeline.registry import CsvSource, DistrictConfig
 from roster_pipeline.side_files import Items, SideFileLedger, changed_users, relanded_users
 
 BATCH_MODES = {"bulk": "full", "delta": "delta"}
-AWAITING_BULK = "bundles delivered after it are held until a newer bulk bundle supersedes it"
+AWAITING_BULK = "bundles delivered after it are held until a newer bundle, bulk for their files, supersedes it"
 
 
 @dataclass(frozen=True)
@@ -397,7 +397,8 @@ def _refusal_failure(
     held = ", ".join(item.bundle.name for item in plan.held)
     return (
         f"{where}: {held} held, not applied, because {_refused_on(blocker)} and applying what came after it "
-        f"would lose its changes. Ask the sender for a new bulk bundle, which supersedes them all; or, to apply "
+        f"would lose its changes. Ask the sender for a new bundle with a bulk {endpoint} file, which supersedes them "
+        f"all; or, to apply "
         f"the held bundles without {blocker.name}'s changes, delete it from {_where_delivered(district, folder)}."
         f"\nWhy {blocker.name} was refused: {blocker.reason}"
     )

@@ -116,8 +116,8 @@ def test_a_refused_zip_fails_one_run_then_a_newer_bulk_bundle_without_its_files_
         later = fetch(district, endpoint, lake, "run-3")
         assert later.mode == "none"
         assert re.match(
-            r"pine-2\.zip was refused on \d{4}-\d\d-\d\d; bundles delivered after it are held until a newer bulk "
-            rf"bundle supersedes it\. Why: bundle pine-2\.zip: {why}",
+            r"pine-2\.zip was refused on \d{4}-\d\d-\d\d; bundles delivered after it are held until a newer bundle, "
+            rf"bulk for their files, supersedes it\. Why: bundle pine-2\.zip: {why}",
             later.note,
         )
 
@@ -155,8 +155,8 @@ def test_bundles_after_a_refused_one_are_held_every_run_until_a_bulk_bundle_supe
             fetch(district, "orgs", lake, run_id)
         assert re.match(
             r"district 'pine', endpoint orgs: three held, not applied, because two was refused on [\d-]+ and "
-            r"applying what came after it would lose its changes\. Ask the sender for a new bulk bundle, which "
-            r"supersedes them all; or, to apply the held bundles without two's changes, delete it from "
+            r"applying what came after it would lose its changes\. Ask the sender for a new bundle with a bulk orgs "
+            r"file, which supersedes them all; or, to apply the held bundles without two's changes, delete it from "
             rf"{re.escape(str(drop))}\.\nWhy two was refused: bundle two: manifest\.csv rejected",
             str(raised.value),
         )
