@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
+from dagster._core.storage.defs_state.base import set_defs_state_storage
 from dagster_shared.error import SerializableErrorInfo
 from rich.console import Console
 from rich.live import Live
@@ -166,13 +167,16 @@ def _materialize(
         resources={"settings": settings},
         loggers=loggers,
     )
-    return defs.resolve_job_def(SYNC_JOB_NAME).execute_in_process(
-        run_config={"loggers": logger_config},
-        instance=instance,
-        partition_key=district_id,
-        raise_on_error=False,
-        tags=tags,
-    )
+    # Dagster reads definitions state from whichever instance was last entered in this context; pin it to the one
+    # this run uses, so an instance disposed earlier (in a long-lived process, or a test) is never consulted.
+    with set_defs_state_storage(instance.defs_state_storage):
+        return defs.resolve_job_def(SYNC_JOB_NAME).execute_in_process(
+            run_config={"loggers": logger_config},
+            instance=instance,
+            partition_key=district_id,
+            raise_on_error=False,
+            tags=tags,
+        )
 
 
 def _fail_own_runs(instance: dg.DagsterInstance, pid_tag: str, reason: str) -> str:

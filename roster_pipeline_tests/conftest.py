@@ -9,11 +9,21 @@ from typing import Any
 
 import dagster as dg
 import pytest
+from dagster._core.storage.defs_state.base import set_defs_state_storage
 
 from roster_pipeline.sandbox.faults import Faults
 from roster_pipeline.sandbox.generator import DistrictSpec, SyntheticDistrict, generate_district
 from roster_pipeline.sandbox.server import DistrictAuth, SandboxServer
 from roster_pipeline_tests.assets_tests.pipeline_fixtures import PipelineWorld
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_dagster_instance() -> Iterator[None]:
+    """Each test starts with no "current" Dagster instance: Dagster remembers the last one entered in a context
+    variable, and one a finished test disposed made a later test's definitions fail to load ("Attempted to resolve
+    undefined DagsterInstance weakref")."""
+    with set_defs_state_storage(None):
+        yield
 
 
 @pytest.fixture
