@@ -67,12 +67,17 @@ def recover_dead_runs(instance: dg.DagsterInstance, log: Callable[[str], None] =
             f"run {run.run_id} (district '{district}') was left {run.status.value} by process {process.pid}, which "
             "no longer exists (killed?): marked failed and its pool slots freed"
         )
-        instance.report_run_failed(run, message)
-        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        fail_run(instance, run, message)
         recovered.append(run.run_id)
         log(message)
     recovered += _free_slots_of_finished_runs(instance, log)
     return recovered
+
+
+def fail_run(instance: dg.DagsterInstance, run: dg.DagsterRun, reason: str) -> None:
+    """Mark a run that will never finish failed, and free its pool slots and pending claims with it."""
+    instance.report_run_failed(run, reason)
+    instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
 
 
 def _free_slots_of_finished_runs(instance: dg.DagsterInstance, log: Callable[[str], None]) -> list[str]:

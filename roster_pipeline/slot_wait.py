@@ -48,7 +48,7 @@ def wait_for_room(
             raise SlotWaitTimeout(_gave_up(district_id, pool, waited, holders))
         if time.monotonic() - reported_at >= report_every:
             reported_at = time.monotonic()
-            log(f"district '{district_id}': waiting for a '{pool}' pool slot held by {holders} (up to {timeout:.0f} s)")
+            log(_waiting(district_id, pool, holders, timeout))
         time.sleep(poll)
 
 
@@ -78,6 +78,10 @@ def describe_runs(instance: dg.DagsterInstance, run_ids: list[str]) -> str:
         status = run.status.value if run else "unknown"
         described.append(f"run {run_id[:8]} (district '{district}', {status})")
     return ", ".join(described) or "no run (the slot is being handed over)"
+
+
+def _waiting(district_id: str, pool: str, holders: str, timeout: float) -> str:
+    return f"district '{district_id}': waiting for a '{pool}' pool slot held by {holders} (up to {timeout:.0f} s)"
 
 
 def _gave_up(district_id: str, pool: str, waited: float, holders: str) -> str:
@@ -139,10 +143,7 @@ class SlotWait(threading.Thread):
                 return
             if now - reported_at >= self.report_every:
                 reported_at = now
-                self.log(
-                    f"district '{self.district_id}': waiting for a '{self.pool}' pool slot held by {holders} "
-                    f"(up to {self.timeout:.0f} s)"
-                )
+                self.log(_waiting(self.district_id, self.pool, holders, self.timeout))
 
     def _holders_while_waiting(self) -> str | None:
         """Who holds the pool's slots while one of our steps waits for one; None when we are not waiting."""

@@ -21,7 +21,7 @@ from roster_pipeline.assets.fetch import FULL_SYNC_TAG, fetch_assets
 from roster_pipeline.assets.roster import ROSTER_POOL, roster_tables
 from roster_pipeline.partitions import district_partitions
 from roster_pipeline.progress import RunLog, SyncBoard, findings, listening_logger, terminal
-from roster_pipeline.recovery import PID_TAG, process_tags, recover_dead_runs
+from roster_pipeline.recovery import PID_TAG, fail_run, process_tags, recover_dead_runs
 from roster_pipeline.resources import RosterSettings
 from roster_pipeline.slot_wait import SlotWait, SlotWaitTimeout, pool_limited, wait_for_room
 
@@ -184,8 +184,7 @@ def _fail_own_runs(instance: dg.DagsterInstance, pid_tag: str, reason: str) -> s
     run_id = ""
     unfinished = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED]
     for record in instance.get_run_records(dg.RunsFilter(tags={PID_TAG: pid_tag}, statuses=unfinished)):
-        instance.report_run_failed(record.dagster_run, reason)
-        instance.event_log_storage.free_concurrency_slots_for_run(record.dagster_run.run_id)
+        fail_run(instance, record.dagster_run, reason)
         run_id = record.dagster_run.run_id
     return run_id
 
