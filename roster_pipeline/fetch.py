@@ -169,7 +169,9 @@ def fetch_endpoint(
     started_at = now_iso("milliseconds")
     writer = lake.new_batch(endpoint, district.id)
     tally = MalformedTally()
-    seen: dict[str, None] = {}  # every sourcedId landed, in the order served (the newest is last)
+    confirming = choice.mode == "full" and district.network.confirm_unseen
+    # Every sourcedId landed, in the order served (the newest is last); only a confirming full sync needs them.
+    seen: dict[str, None] | None = {} if confirming else None
     confirmation: Confirmation | None = None
     try:
         with client_factory(district) as client:
@@ -177,7 +179,7 @@ def fetch_endpoint(
             filter_ = delta_filter(choice.watermark_from) if choice.watermark_from else None
             pages = client.iter_pages(spec, filter=filter_)
             server_started = _land_pages(pages, district, writer, tally, outcome, log, seen)
-            if choice.mode == "full" and district.network.confirm_unseen:
+            if seen is not None:
                 confirmation = _confirm_unseen(client, spec, district, lake, writer, tally, seen)
     except EndpointNotOffered as error:
         writer.abort()
@@ -255,10 +257,10 @@ def _land_pages(
     tally: MalformedTally,
     outcome: FetchOutcome,
     log: Callable[[str], None],
-    seen: dict[str, None],
+    seen: dict[str, None] | None,
 ) -> datetime | None:
     """Flatten each page into the batch, tallying unreadable records and noting every sourcedId landed in
-    ``seen``; return the first page's server Date."""
+    ``seen`` (when given); return the first page's server Date."""
     ignored = district.ignored(outcome.endpoint)
     server_started = None
     for page in pages:
@@ -269,7 +271,8 @@ def _land_pages(
             outcome.endpoint, district.id, page.records, ignored, problems=problems, first_position=None
         )
         writer.append(frame)
-        seen.update(dict.fromkeys(frame["sourced_id"].to_list()))
+        if seen is not None:
+            seen.update(dict.fromkeys(frame["sourced_id"].to_list()))
         tally.add(problems)
         if outcome.pages == 0:
             server_started = page.server_date
