@@ -13,7 +13,7 @@ from roster_pipeline.instance import ensure_dagster_home
 from roster_pipeline.registry import DistrictConfig, RegistryError, data_dir, load_registry
 
 if TYPE_CHECKING:
-    from roster_pipeline.lake import Lake
+    from roster_pipeline.resources import RosterSettings
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -60,13 +60,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_release(args: argparse.Namespace) -> int:
     from roster_pipeline.quarantine import describe_quarantine, request_release
 
-    lake, state = _quarantined(args.district)
+    settings, state = _quarantined(args.district)
     if state is None:
         return 1
     print(describe_quarantine(state))
     if not _confirmed(args, "Let the next sync publish this change?"):
         return 2
-    request_release(lake, args.district)
+    request_release(settings.lake(), args.district)
     print(f"district '{args.district}': the next sync may publish past the mass-deletion guard, once")
     return 0
 
@@ -74,16 +74,14 @@ def cmd_release(args: argparse.Namespace) -> int:
 def cmd_discard(args: argparse.Namespace) -> int:
     from roster_pipeline.quarantine import describe_quarantine, discard_quarantined
 
-    lake, state = _quarantined(args.district)
+    settings, state = _quarantined(args.district)
     if state is None:
         return 1
-    print(describe_quarantine(state).replace("releasing would", "the refused change would"))
+    print(describe_quarantine(state, subject="the refused change"))
     if not _confirmed(args, "Drop the refused batches and rebuild from the source at the next sync?"):
         return 2
-    from roster_pipeline.resources import RosterSettings
-
-    with RosterSettings().warehouse().publish_lock():  # never while a publish is reading the lake
-        dropped = discard_quarantined(lake, args.district)
+    with settings.warehouse().publish_lock():  # never while a publish is reading the lake
+        dropped = discard_quarantined(settings.lake(), args.district)
     print(
         f"district '{args.district}': dropped {len(dropped)} refused batch(es); the published roster is unchanged "
         "and the next sync is a full sync"
@@ -91,17 +89,18 @@ def cmd_discard(args: argparse.Namespace) -> int:
     return 0
 
 
-def _quarantined(district_id: str) -> tuple[Lake, dict[str, Any] | None]:
-    """The district's lake and quarantine state; says so (and returns no state) when it is not quarantined."""
-    from roster_pipeline.lake import Lake
+def _quarantined(district_id: str) -> tuple[RosterSettings, dict[str, Any] | None]:
+    """The project's settings and the district's quarantine state; says so (and returns no state) when it is not
+    quarantined."""
     from roster_pipeline.quarantine import quarantine_state
+    from roster_pipeline.resources import RosterSettings
 
-    load_registry().district(district_id)
-    lake = Lake(data_dir() / "lake")
-    state = quarantine_state(lake, district_id)
+    settings = RosterSettings()
+    settings.registry().district(district_id)
+    state = quarantine_state(settings.lake(), district_id)
     if state is None:
         print(f"district '{district_id}' is not quarantined: nothing to do", file=sys.stderr)
-    return lake, state
+    return settings, state
 
 
 def _confirmed(args: argparse.Namespace, question: str) -> bool:

@@ -139,11 +139,12 @@ def quarantine_state(lake: Lake, district_id: str) -> dict[str, Any] | None:
     return orjson.loads(path.read_bytes()) if path.exists() else None
 
 
-def describe_quarantine(state: dict[str, Any]) -> str:
-    """What releasing would publish, in the words and numbers the guard check shows."""
+def describe_quarantine(state: dict[str, Any], subject: str = "releasing") -> str:
+    """What the refused change would do if published (``subject``: "releasing", or how the caller names it), in
+    the words and numbers the guard check shows."""
     lines = [f"quarantined since {state['since']}: {'; '.join(state['reasons'])}"]
     lines.append(
-        f"releasing would remove {state['students_removed']} of {state['students_before']} active students and "
+        f"{subject} would remove {state['students_removed']} of {state['students_before']} active students and "
         f"{state['links_removed']} of {state['links_before']} guardian links; {state['malformed']} malformed records"
     )
     lines.append(
