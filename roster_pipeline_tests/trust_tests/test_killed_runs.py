@@ -78,6 +78,20 @@ def wait_until_publishing(instance: dg.DagsterInstance, process: subprocess.Pope
     raise AssertionError("the sync process never claimed the roster_duckdb slot")
 
 
+@contextmanager
+def another_sync_publishing(world: PipelineWorld, instance: dg.DagsterInstance) -> Iterator[str]:
+    """For the block, a live sync of the district in another process holds the pool slot, stopped inside its
+    publish; yields its run id. Afterwards it must finish its publish: it was left alone."""
+    with publish_lock_held(world):
+        process = start_sync_process(world)
+        try:
+            yield wait_until_publishing(instance, process)
+        except BaseException:
+            process.kill()
+            raise
+    assert process.wait(timeout=120) == 0
+
+
 def test_sync_killed_during_publish_is_recovered_by_the_next_sync(
     world: PipelineWorld,
     home_instance: dg.DagsterInstance,
@@ -116,25 +130,18 @@ def test_sync_waiting_for_a_live_publish_names_it_and_gives_up_after_the_bound(
     small_district: Callable[..., SyntheticDistrict],
 ) -> None:
     world.add_rest_district(small_district(DISTRICT))
-    with publish_lock_held(world):
-        process = start_sync_process(world)
-        try:
-            holder = wait_until_publishing(home_instance, process)
-            said: list[str] = []
+    with another_sync_publishing(world, home_instance) as holder:
+        said: list[str] = []
 
-            result = sync_district(
-                DISTRICT, instance=home_instance, settings=world.settings, slot_timeout=3, say=said.append
-            )
+        result = sync_district(
+            DISTRICT, instance=home_instance, settings=world.settings, slot_timeout=3, say=said.append
+        )
 
-            assert not result.success
-            assert result.error is not None
-            assert "gave up after waiting" in result.error and holder[:8] in result.error
-            assert f"district '{DISTRICT}'" in result.error
-            assert any("waiting for a 'roster_duckdb' pool slot held by run " + holder[:8] in line for line in said)
-        except BaseException:
-            process.kill()
-            raise
-    assert process.wait(timeout=120) == 0  # the live holder was left alone and finished its publish
+        assert not result.success
+        assert result.error is not None
+        assert "gave up after waiting" in result.error and holder[:8] in result.error
+        assert f"district '{DISTRICT}'" in result.error
+        assert any("waiting for a 'roster_duckdb' pool slot held by run " + holder[:8] in line for line in said)
     assert home_instance.get_run_by_id(holder).status == dg.DagsterRunStatus.SUCCESS
 
 
@@ -145,29 +152,22 @@ def test_a_sync_that_loses_the_race_for_the_slot_still_gives_up_after_the_bound(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     world.add_rest_district(small_district(DISTRICT))
-    with publish_lock_held(world):
-        process = start_sync_process(world)
-        try:
-            holder = wait_until_publishing(home_instance, process)
-            # As if the other run claimed the slot just after this sync saw the pool free.
-            monkeypatch.setattr(sync_module, "wait_for_room", lambda *args, **kwargs: None)
-            said: list[str] = []
+    with another_sync_publishing(world, home_instance) as holder:
+        # As if the other run claimed the slot just after this sync saw the pool free.
+        monkeypatch.setattr(sync_module, "wait_for_room", lambda *args, **kwargs: None)
+        said: list[str] = []
 
-            result = sync_district(
-                DISTRICT, instance=home_instance, settings=world.settings, slot_timeout=3, say=said.append
-            )
+        result = sync_district(
+            DISTRICT, instance=home_instance, settings=world.settings, slot_timeout=3, say=said.append
+        )
 
-            assert not result.success
-            assert result.error is not None and "gave up after waiting" in result.error
-            assert holder[:8] in result.error
-            stopped = home_instance.get_run_by_id(result.run_id)
-            assert stopped is not None and stopped.status == dg.DagsterRunStatus.FAILURE
-            pool = home_instance.event_log_storage.get_concurrency_info(ROSTER_POOL)
-            assert result.run_id not in {step.run_id for step in pool.pending_steps}
-        except BaseException:
-            process.kill()
-            raise
-    assert process.wait(timeout=120) == 0
+        assert not result.success
+        assert result.error is not None and "gave up after waiting" in result.error
+        assert holder[:8] in result.error
+        stopped = home_instance.get_run_by_id(result.run_id)
+        assert stopped is not None and stopped.status == dg.DagsterRunStatus.FAILURE
+        pool = home_instance.event_log_storage.get_concurrency_info(ROSTER_POOL)
+        assert result.run_id not in {step.run_id for step in pool.pending_steps}
 
 
 def test_the_sensor_fails_a_daemon_run_whose_process_died_and_frees_its_slot(
