@@ -11,7 +11,7 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -44,8 +44,6 @@ REST_BASE_PATHS = {version: BASE_PATHS[key] for version, key in VERSION_KEYS.ite
 PICKUP_COLUMNS = ("pickup_allowed", "do_not_release", "custody_note", "valid_until")
 PICKUP_USERS = ("guardian", "student")
 METADATA_KEY = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
-# How long to wait for a provider and how hard to try (the registry's `network` section, per district or for all).
-NETWORK_DEFAULTS = {"read_timeout": 30.0, "max_attempts": 6, "max_confirmations": 500, "confirm_unseen": True}
 # Top-level sections that set every district's default (a district's own section overrides it).
 DEFAULTABLE = ("network", "guard", "pauses", "blackouts")
 # Top-level sections other modules read from `Registry.settings` (notifications.py).
@@ -148,6 +146,10 @@ class NetworkSettings:
     # False only for a provider without a working single-record endpoint (`GET users/{id}`): its full syncs then
     # tombstone what they did not see unconfirmed, as CSV full files do, rather than hold removals forever.
     confirm_unseen: bool = True
+
+
+# The registry's `network` section (per district or for all) and its defaults: NetworkSettings' own.
+NETWORK_DEFAULTS: dict[str, Any] = asdict(NetworkSettings())
 
 
 @dataclass(frozen=True)
