@@ -5,7 +5,7 @@ Serves one synthetic district from the sandbox on 127.0.0.1 and measures, side b
   generate      building the synthetic district (the sandbox's own cost, for scale tests)
   fetch only    OneRosterClient paging every endpoint, records discarded (the peer: the download floor
                 of the pipeline, see bench/paging.py for the client against raw httpx)
-  full sync     roster_pipeline.sync.sync_district: every fetch asset (flatten → Parquet) and the DuckDB
+  full sync     roster_pipeline.app.sync.sync_district: every fetch asset (flatten → Parquet) and the DuckDB
                 publish, in-process against a temporary Dagster instance
   delta sync    the same after editing 1% of users: only changed records travel
 
@@ -27,11 +27,11 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
+from roster_pipeline.app.sync import sync_district
+from roster_pipeline.defs.resources import RosterSettings
 from roster_pipeline.oneroster import ENDPOINTS_V1P1, OAuth2ClientCredentials, OneRosterClient
-from roster_pipeline.resources import RosterSettings
 from roster_pipeline.sandbox.generator import DistrictSpec, generate_district
 from roster_pipeline.sandbox.server import DistrictAuth, SandboxServer
-from roster_pipeline.sync import sync_district
 
 RESULTS = Path(__file__).parent / "results" / "sync.md"
 DISTRICT = "bench"

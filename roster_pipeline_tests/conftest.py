@@ -14,7 +14,7 @@ from dagster._core.storage.defs_state.base import set_defs_state_storage
 from roster_pipeline.sandbox.faults import Faults
 from roster_pipeline.sandbox.generator import DistrictSpec, SyntheticDistrict, generate_district
 from roster_pipeline.sandbox.server import DistrictAuth, SandboxServer
-from roster_pipeline_tests.assets_tests.pipeline_fixtures import PipelineWorld
+from roster_pipeline_tests.pipeline_fixtures import PipelineWorld
 
 
 @pytest.fixture(autouse=True)

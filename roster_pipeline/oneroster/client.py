@@ -272,7 +272,7 @@ class OneRosterClient:
     ) -> Page:
         """One page exactly as asked for (``limit`` defaults to the page size), with the usual retries.
 
-        Used to probe a provider (see ``roster_pipeline.capabilities``); raises like ``iter_pages``.
+        Used to probe a provider (see ``roster_pipeline.ingest.probe``); raises like ``iter_pages``.
         """
         if isinstance(spec, str):
             spec = endpoint_spec(spec, self.version)

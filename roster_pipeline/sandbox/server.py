@@ -29,7 +29,10 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode
 import orjson
 
 from roster_pipeline.sandbox import v1p2
-from roster_pipeline.sandbox.auth import (
+from roster_pipeline.sandbox.faults import Fault, Faults
+from roster_pipeline.sandbox.filter_eval import FilterError, compile_filter, parse_filter
+from roster_pipeline.sandbox.generator import COLLECTIONS, GUID_TYPES, SyntheticDistrict
+from roster_pipeline.sandbox.request_auth import (
     DEFAULT_SCOPE,
     AuthError,
     DistrictAuth,
@@ -37,11 +40,8 @@ from roster_pipeline.sandbox.auth import (
     TokenStore,
     client_credentials,
 )
-from roster_pipeline.sandbox.faults import Fault, Faults
-from roster_pipeline.sandbox.filters import FilterError, compile_filter, parse_filter
-from roster_pipeline.sandbox.generator import COLLECTIONS, GUID_TYPES, SyntheticDistrict
 
-__all__ = ["DistrictAuth", "Faults", "RequestRecord", "SandboxServer", "run_demo_server"]
+__all__ = ["DistrictAuth", "Faults", "RequestRecord", "SandboxServer"]
 
 API_PATH = v1p2.API_PATH_V1P1  # the 1.1 base path; a 1.2 district is served under v1p2.API_PATH_V1P2
 VERSIONS = ("1.1", "1.2")
@@ -654,10 +654,3 @@ class _Handler(BaseHTTPRequestHandler):
         record = RequestRecord(self.command, self._path, self._query, status, self._raw_query, self._fault)
         with hosted.lock:
             hosted.log.append(record)
-
-
-def run_demo_server(port: int) -> None:
-    """Serve the bundled demo districts on `port` until interrupted (see roster_pipeline.sandbox.demo)."""
-    from roster_pipeline.sandbox.demo import run_demo_server as run  # demo builds on this module
-
-    run(port)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from roster_pipeline.sandbox.filters import FilterError, Predicate, parse_filter
+from roster_pipeline.sandbox.filter_eval import FilterError, Predicate, parse_filter
 from roster_pipeline_tests.conftest import ServedDistrict
 from roster_pipeline_tests.sandbox_tests.raw_http import imsx_description
 

@@ -1,0 +1,81 @@
+"""Where everything lives: the one place that turns the environment into the project's paths.
+
+`ROSTER_DATA_DIR` (default `data/` in the working directory) holds the landing zone (`lake/`), the SFTP inbox,
+the work and published roster files, and by default the registry (`districts.yaml`, or `ROSTER_DISTRICTS_FILE`)
+and the Dagster instance (`dagster_home/`, or `DAGSTER_HOME`). Everything else asks a `Settings` for its paths.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+# The repository's dagster.yaml: the roster_duckdb pool (one DuckDB writer) and the per-provider run limit.
+PROJECT_DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The data folder and the registry file; every other path is derived from them."""
+
+    data_dir: Path
+    districts_file: Path
+
+    @classmethod
+    def from_env(cls, data_dir: str | Path | None = None, districts_file: str | Path | None = None) -> Settings:
+        """Explicit values first, then `ROSTER_DATA_DIR` / `ROSTER_DISTRICTS_FILE`, then the defaults."""
+        folder = Path(data_dir or os.environ.get("ROSTER_DATA_DIR") or "data").resolve()
+        registry = districts_file or os.environ.get("ROSTER_DISTRICTS_FILE")
+        return cls(folder, Path(registry).resolve() if registry else folder / "districts.yaml")
+
+    @property
+    def lake_dir(self) -> Path:
+        """The landing zone: raw batches per endpoint and district, and per-district state."""
+        return self.data_dir / "lake"
+
+    @property
+    def inbox_dir(self) -> Path:
+        """Where SFTP bundles are mirrored before import, one folder per district."""
+        return self.data_dir / "inbox"
+
+    @property
+    def work_path(self) -> Path:
+        """The roster store's work database (merges happen here before a publish)."""
+        return self.data_dir / "work" / "roster-build.duckdb"
+
+    @property
+    def roster_path(self) -> Path:
+        """The published roster analysts open."""
+        return self.data_dir / "roster.duckdb"
+
+    @property
+    def dagster_home(self) -> Path:
+        """`DAGSTER_HOME`, or `<data>/dagster_home`."""
+        return Path(os.environ.get("DAGSTER_HOME") or self.data_dir / "dagster_home").resolve()
+
+
+def data_dir() -> Path:
+    """The data folder: ``ROSTER_DATA_DIR`` or ``data/`` in the working directory."""
+    return Settings.from_env().data_dir
+
+
+def registry_path() -> Path:
+    """The registry file: ``ROSTER_DISTRICTS_FILE`` or ``<data folder>/districts.yaml``."""
+    return Settings.from_env().districts_file
+
+
+def ensure_dagster_home(settings: Settings | None = None) -> Path:
+    """DAGSTER_HOME (default `<data>/dagster_home`), created with the project's dagster.yaml if it has none.
+
+    An installed package without the repository around it has no dagster.yaml beside it; it gets the one packaged
+    as `config/dagster.yaml`, a copy of the repository's (a test keeps the two identical)."""
+    home = (settings or Settings.from_env()).dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        source = PROJECT_DAGSTER_YAML if PROJECT_DAGSTER_YAML.exists() else Path(__file__).with_name("dagster.yaml")
+        shutil.copyfile(source, config)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home

@@ -1,0 +1,63 @@
+"""Building a OneRoster client for a registered district: credentials from the environment, limits from the
+provider profile. The only place where registry settings meet the OneRoster library."""
+
+from __future__ import annotations
+
+from roster_pipeline.config.registry import DistrictConfig, RestSource
+from roster_pipeline.oneroster import OAuth1HmacSha256, OAuth2ClientCredentials, OneRosterClient, RetryPolicy
+from roster_pipeline.oneroster.endpoints import scopes_for, version_key
+
+
+def rest_source_of(district: DistrictConfig) -> RestSource:
+    """The district's REST source; TypeError for a CSV district."""
+    source = district.source
+    if not isinstance(source, RestSource):
+        raise TypeError(f"district '{district.id}' has a {source.kind} source, not a REST API")
+    return source
+
+
+def credential_hint(source: RestSource) -> str:
+    """What to check when the provider refuses a district's credentials: the variables, never their values."""
+    return f"check {source.auth.client_id_env} / {source.auth.client_secret_env} (the registry's credential variables)"
+
+
+def token_scope(district: DistrictConfig) -> str | None:
+    """The scope a district's token request names: the registry's (or its provider's default) when set; for
+    OneRoster 1.2 otherwise the narrowest scopes its endpoints need; for 1.1 none (the server's default)."""
+    source = rest_source_of(district)
+    if source.auth.scope:
+        return source.auth.scope
+    if source.version == "1.2":
+        return scopes_for(district.endpoints, source.version)
+    return None
+
+
+def rest_client_for(district: DistrictConfig) -> OneRosterClient:
+    """A client for a REST district, with its registry's read timeout and retry budget; raises
+    MissingSecretError naming an unset credential variable."""
+    source = rest_source_of(district)
+    auth_config = source.auth
+    client_id = district.secret(auth_config.client_id_env)
+    client_secret = district.secret(auth_config.client_secret_env)
+    auth: OAuth2ClientCredentials | OAuth1HmacSha256
+    if auth_config.type == "oauth2":
+        assert auth_config.token_url is not None  # the registry requires it for oauth2
+        auth = OAuth2ClientCredentials(
+            auth_config.token_url,
+            client_id,
+            client_secret,
+            scope=token_scope(district),
+            client_auth_method=auth_config.client_auth_method,
+        )
+    else:
+        auth = OAuth1HmacSha256(client_id, client_secret)
+    return OneRosterClient(
+        source.base_url,
+        auth,
+        page_size=min(source.page_size, district.provider.page_size_cap),
+        max_concurrency=district.provider.max_concurrency,
+        timeout=district.network.read_timeout,
+        retry=RetryPolicy(max_attempts=district.network.max_attempts),
+        label=f"district '{district.id}'",
+        version=version_key(source.version),
+    )
