@@ -112,3 +112,9 @@ def test_no_two_modules_share_a_name() -> None:
         if name.count(".") > 1 or stem not in LAYERS:
             stems.setdefault(stem, []).append(name)
     assert {stem: names for stem, names in stems.items() if len(names) > 1 and stem != "roster_pipeline"} == {}
+
+
+def test_packaged_dagster_yaml_is_the_repositorys() -> None:
+    """An installed package without the repository around it gets the same run limits and run monitoring."""
+    repository = PACKAGE.parent / "dagster.yaml"
+    assert (PACKAGE / "config" / "dagster.yaml").read_text() == repository.read_text()
