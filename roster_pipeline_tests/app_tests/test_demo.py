@@ -67,6 +67,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     return run_demo(root / "new-data", "--sandbox-port", str(free_port()))
 
 
+@pytest.mark.e2e
 def test_demo_in_a_new_data_folder_brings_its_own_districts(demo: DemoRun) -> None:
     assert demo.returncode == 0, demo.output
     registry = demo.data_dir / "districts.yaml"
@@ -74,6 +75,7 @@ def test_demo_in_a_new_data_folder_brings_its_own_districts(demo: DemoRun) -> No
     assert {d["id"] for d in yaml.safe_load(registry.read_text())["districts"]} == {"demo-oak", "demo-elm"}
 
 
+@pytest.mark.e2e
 def test_demo_output_is_a_short_summary_without_dagster_event_lines(demo: DemoRun) -> None:
     assert demo.returncode == 0, demo.output
     assert len(demo.lines) < MAX_LINES, demo.output
@@ -87,6 +89,7 @@ def test_demo_output_is_a_short_summary_without_dagster_event_lines(demo: DemoRu
         assert all("passed" in row for row in rows), demo.output
 
 
+@pytest.mark.e2e
 def test_demo_findings_are_warnings_and_the_demo_still_succeeds(demo: DemoRun) -> None:
     # The delta sync removes a student whose enrollments and guardians still name them: what real exports carry.
     assert demo.returncode == 0, demo.output
@@ -95,11 +98,13 @@ def test_demo_findings_are_warnings_and_the_demo_still_succeeds(demo: DemoRun) -
     assert "users naming an agent the district does not have" in demo.output
 
 
+@pytest.mark.e2e
 def test_demo_never_prints_the_demo_credentials(demo: DemoRun) -> None:
     for secret in (d.default_client_secret for d in DEMO_DISTRICTS):
         assert secret not in demo.output
 
 
+@pytest.mark.e2e
 def test_demo_leaves_a_queryable_roster_with_both_districts(demo: DemoRun) -> None:
     with duckdb.connect(str(demo.data_dir / "roster.duckdb"), read_only=True) as con:
         students = dict(con.execute("SELECT district_id, count(*) FROM students GROUP BY ALL").fetchall())
@@ -107,6 +112,7 @@ def test_demo_leaves_a_queryable_roster_with_both_districts(demo: DemoRun) -> No
     assert all(count >= 100 for count in students.values()), students
 
 
+@pytest.mark.e2e
 def test_verbose_demo_shows_dagster_event_lines(demo: DemoRun) -> None:
     again = run_demo(demo.data_dir, "--verbose")  # the folder now has its registry: the demo runs from it
 
@@ -116,6 +122,7 @@ def test_verbose_demo_shows_dagster_event_lines(demo: DemoRun) -> None:
     assert any(line.startswith("demo-oak ") and "published" in line for line in again.lines)
 
 
+@pytest.mark.e2e
 def test_demo_says_which_port_is_taken(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -127,6 +134,7 @@ def test_demo_says_which_port_is_taken(tmp_path: Path) -> None:
     assert f"port {port} is in use" in run.output and "--sandbox-port" in run.output
 
 
+@pytest.mark.e2e
 def test_demo_refuses_a_registry_without_demo_districts(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()

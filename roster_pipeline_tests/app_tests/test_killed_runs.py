@@ -92,6 +92,7 @@ def another_sync_publishing(world: PipelineWorld, instance: dg.DagsterInstance) 
     assert process.wait(timeout=120) == 0
 
 
+@pytest.mark.e2e
 def test_sync_killed_during_publish_is_recovered_by_the_next_sync(
     world: PipelineWorld,
     home_instance: dg.DagsterInstance,
@@ -124,6 +125,7 @@ def test_sync_killed_during_publish_is_recovered_by_the_next_sync(
     assert not home_instance.event_log_storage.get_concurrency_info(ROSTER_POOL).active_run_ids
 
 
+@pytest.mark.e2e
 def test_sync_waiting_for_a_live_publish_names_it_and_gives_up_after_the_bound(
     world: PipelineWorld,
     home_instance: dg.DagsterInstance,
@@ -145,6 +147,7 @@ def test_sync_waiting_for_a_live_publish_names_it_and_gives_up_after_the_bound(
     assert home_instance.get_run_by_id(holder).status == dg.DagsterRunStatus.SUCCESS
 
 
+@pytest.mark.e2e
 def test_a_sync_that_loses_the_race_for_the_slot_still_gives_up_after_the_bound(
     world: PipelineWorld,
     home_instance: dg.DagsterInstance,

@@ -3,6 +3,8 @@
 import gc
 import tracemalloc
 
+import pytest
+
 from roster_pipeline.oneroster import OAuth2ClientCredentials, OneRosterClient
 from roster_pipeline.sandbox.generator import DistrictSpec, generate_district
 from roster_pipeline.sandbox.server import DistrictAuth, SandboxServer
@@ -11,6 +13,7 @@ PAGE_SIZE = 1000
 CONCURRENCY = 4
 
 
+@pytest.mark.e2e
 def test_paging_200k_users_holds_only_a_few_pages_at_once():
     district = generate_district(DistrictSpec.for_users("memory-200k", 200_000, seed=1))
     users = district.size("users")

@@ -8,8 +8,12 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
+
 from roster_pipeline_tests.defs_tests.ui_tests.chromium import HEIGHT, WIDTH, png_rgb_rows, render
 from roster_pipeline_tests.defs_tests.ui_tests.conftest import REPO_ROOT, DagsterUI
+
+pytestmark = pytest.mark.e2e  # a real dagster webserver and headless Chromium
 
 SCREENSHOT = REPO_ROOT / "docs" / "asset-graph.png"
 # The whole graph is too tall to read at this size; the users lineage shows every layer: fetch, roster, derived.

@@ -29,6 +29,8 @@ from roster_pipeline_tests.defs_tests.ui_tests.conftest import (
     write_instance_config,
 )
 
+pytestmark = pytest.mark.e2e  # `roster-pipeline dev` with its daemon, and headless Chromium
+
 ROSTER_PIPELINE = Path(sys.executable).with_name("roster-pipeline")
 SCREENSHOT = REPO_ROOT / "docs" / "first-runs.png"
 RUN_TIMEOUT_S = 90

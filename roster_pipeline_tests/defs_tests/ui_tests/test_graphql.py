@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from roster_pipeline.defs.asset_checks import DATA_CHECKS
 from roster_pipeline_tests.defs_tests.ui_tests.conftest import DagsterUI
+
+pytestmark = pytest.mark.e2e  # a real dagster webserver
 
 ASSET_NODES = """
 {
