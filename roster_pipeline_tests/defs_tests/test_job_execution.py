@@ -11,10 +11,13 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 
 from roster_pipeline.defs.partitions import ensure_district_partitions
 from roster_pipeline.sandbox.generator import DistrictSpec, generate_district
 from roster_pipeline_tests.pipeline_fixtures import expected_counts
+
+pytestmark = pytest.mark.e2e  # the job in subprocesses on a real instance
 
 REPO = Path(__file__).resolve().parents[2]
 
