@@ -67,42 +67,36 @@ def district_status(
 ) -> list[DistrictStatus]:
     """One row per registered district: its last publish, when it should have published, and its quarantine."""
     settings = settings or Settings.from_env()
-    now = now or datetime.now(UTC)
-    last = last_publishes(str(settings.roster_path))
     lake = Lake(settings.lake_dir)
-    rows = []
-    for district in registry.districts:
-        expected = expected_publish_since(district, registry.timezone, now)
-        published = last.get(district.id)
-        state = quarantine_state(lake, district.id)
-        rows.append(
-            DistrictStatus(
-                district_id=district.id,
-                enabled=district.enabled,
-                last_published=published,
-                expected_since=expected,
-                stale=district.enabled and is_stale(published, expected),
-                quarantine="; ".join(state["reasons"]) if state else None,
-            )
-        )
+    rows = _publish_status(registry, str(settings.roster_path), now or datetime.now(UTC))
+    for row in rows:
+        state = quarantine_state(lake, row.district_id)
+        row.quarantine = "; ".join(state["reasons"]) if state else None
     return rows
 
 
 def stale_districts(registry: Registry, database: str, now: datetime | None = None) -> list[dict[str, Any]]:
     """Enabled districts that have not published since the latest run their schedule says should have (or never)."""
     now = now or datetime.now(UTC)
+    return [
+        {
+            "district": row.district_id,
+            "last_published": row.last_published.isoformat() if row.last_published else "never",
+            "age_hours": round((now - row.last_published).total_seconds() / 3600, 1) if row.last_published else None,
+            "expected_since": row.expected_since.isoformat(),
+        }
+        for row in _publish_status(registry, database, now)
+        if row.stale
+    ]
+
+
+def _publish_status(registry: Registry, database: str, now: datetime) -> list[DistrictStatus]:
+    """The freshness rule applied to every registered district (a disabled district is never stale)."""
     last = last_publishes(database)
-    stale = []
-    for district in registry.enabled:
+    rows = []
+    for district in registry.districts:
         expected = expected_publish_since(district, registry.timezone, now)
         published = last.get(district.id)
-        if is_stale(published, expected):
-            stale.append(
-                {
-                    "district": district.id,
-                    "last_published": published.isoformat() if published else "never",
-                    "age_hours": round((now - published).total_seconds() / 3600, 1) if published else None,
-                    "expected_since": expected.isoformat(),
-                }
-            )
-    return stale
+        stale = district.enabled and is_stale(published, expected)
+        rows.append(DistrictStatus(district.id, district.enabled, published, expected, stale, quarantine=None))
+    return rows
