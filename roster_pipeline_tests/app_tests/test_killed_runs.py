@@ -20,7 +20,7 @@ import pytest
 
 from roster_pipeline.app import sync as sync_module
 from roster_pipeline.app.sync import sync_district
-from roster_pipeline.config.dagster_home import PROJECT_DAGSTER_YAML
+from roster_pipeline.config.settings import PROJECT_DAGSTER_YAML
 from roster_pipeline.defs.automation import abandoned_runs_sensor
 from roster_pipeline.defs.roster_assets import ROSTER_POOL
 from roster_pipeline.defs.run_recovery import HOST_TAG, PID_TAG

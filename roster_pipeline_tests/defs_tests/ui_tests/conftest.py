@@ -20,8 +20,8 @@ import httpx
 import pytest
 import yaml
 
-from roster_pipeline.config.dagster_home import PROJECT_DAGSTER_YAML
 from roster_pipeline.config.registry import load_registry
+from roster_pipeline.config.settings import PROJECT_DAGSTER_YAML
 from roster_pipeline.defs.partitions import ensure_district_partitions
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -63,7 +63,7 @@ def write_instance(home: Path, data_dir: Path) -> None:
     webserver runs no daemon)."""
     write_instance_config(home)
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        ensure_district_partitions(instance, load_registry(data_dir / "districts.yaml"))
+        ensure_district_partitions(instance, load_registry(data_dir / "districts.yaml").enabled)
 
 
 def wait_until_loaded(process: subprocess.Popen, base_url: str, log_path: Path) -> None:
