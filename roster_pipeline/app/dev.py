@@ -59,7 +59,7 @@ def run_dev(dagster_args: Sequence[str] = (), *, sandbox_port: int | None = None
                 f"Sandbox serving {', '.join(demo_ids)} on {server.url}; their credentials go to dagster dev as {names}"
             )
         with dg.DagsterInstance.get() as instance:
-            ensure_district_partitions(instance, registry)
+            ensure_district_partitions(instance, registry.enabled)
         print(f"dagster dev with DAGSTER_HOME={home}", flush=True)
         code = run_until_stopped([sys.executable, "-m", "dagster", "dev", *_workspace_args(), *dagster_args])
     if demo_ids:

@@ -16,11 +16,12 @@ from rich.text import Text
 
 from roster_pipeline.app.progress import RunLog, SyncBoard, findings, listening_logger, terminal
 from roster_pipeline.app.sync_results import CheckOutcome, SyncResult
-from roster_pipeline.defs.endpoint_assets import FULL_SYNC_TAG, fetch_assets
-from roster_pipeline.defs.partitions import district_partitions
+from roster_pipeline.defs.endpoint_assets import fetch_assets
+from roster_pipeline.defs.partitions import ensure_district_partitions
 from roster_pipeline.defs.resources import RosterSettings
 from roster_pipeline.defs.roster_assets import ROSTER_POOL, roster_tables
-from roster_pipeline.defs.run_recovery import PID_TAG, fail_run, process_tags, recover_dead_runs
+from roster_pipeline.defs.run_recovery import fail_run, recover_dead_runs
+from roster_pipeline.defs.run_tags import PID_TAG, process_tags, sync_run_tags
 from roster_pipeline.defs.slot_wait import SlotWait, SlotWaitTimeout, pool_limited, wait_for_room
 from roster_pipeline.defs.step_failures import failure_cause, failure_message
 
@@ -51,16 +52,13 @@ def sync_district(
     started = time.monotonic()
     settings = settings or RosterSettings()
     registry = settings.registry()
-    provider = registry.district(district_id).provider.key  # a clear error for an unknown district first
+    district = registry.district(district_id)  # a clear error for an unknown district first
     instance = instance or dg.DagsterInstance.get()
     recover_dead_runs(instance, say)
     for leftover in settings.lake().clean_abandoned():
         say(f"removed {leftover}, left by a killed run")
-    partitions = instance.get_dynamic_partitions(district_partitions.name or "district")
-    if district_id not in partitions:
-        instance.add_dynamic_partitions(district_partitions.name or "district", [district_id])
-    tags = {FULL_SYNC_TAG: str(full).lower(), "roster/district": district_id, "roster/provider": provider}
-    tags.update(process_tags())
+    ensure_district_partitions(instance, [district])
+    tags = {**sync_run_tags(district, full=full), **process_tags()}
     try:
         wait_for_room(instance, ROSTER_POOL, timeout=slot_timeout, district_id=district_id, log=say)
     except SlotWaitTimeout as error:

@@ -22,6 +22,7 @@ import dagster as dg
 
 from roster_pipeline.config.registry import DistrictConfig, Registry
 from roster_pipeline.defs.resources import RosterSettings
+from roster_pipeline.defs.run_tags import DISTRICT_TAG
 from roster_pipeline.defs.step_failures import failure_message
 from roster_pipeline.notify.channels import (
     Channel,
@@ -36,7 +37,6 @@ from roster_pipeline.oneroster.auth import secret_forms
 from roster_pipeline.store.freshness import DistrictStatus, district_status
 from roster_pipeline.store.guard import describe_quarantine, quarantine_state
 
-DISTRICT_TAG = "roster/district"
 ERROR_CHARS = 400
 RESOLVED = {
     "quarantine": "is no longer quarantined",

@@ -26,14 +26,13 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from roster_pipeline.config.registry import DistrictConfig, Registry
+from roster_pipeline.config.registry import Registry
 from roster_pipeline.defs.asset_checks import districts_fresh
-from roster_pipeline.defs.endpoint_assets import FULL_SYNC_TAG
-from roster_pipeline.defs.partitions import district_partitions
+from roster_pipeline.defs.partitions import district_partitions, missing_district_partitions
 from roster_pipeline.defs.resources import RosterSettings
 from roster_pipeline.defs.run_recovery import recover_dead_runs
+from roster_pipeline.defs.run_tags import sync_run_tags
 
-PROVIDER_TAG = "roster/provider"
 LOOKBACK = timedelta(hours=24)
 
 district_sync_job = dg.define_asset_job(
@@ -47,10 +46,6 @@ freshness_check_job = dg.define_asset_job(
     selection=dg.AssetSelection.checks(districts_fresh),
     description="Evaluates the per-district freshness check.",
 )
-
-
-def run_tags(district: DistrictConfig, *, full: bool) -> dict[str, str]:
-    return {PROVIDER_TAG: district.provider.key, FULL_SYNC_TAG: str(full).lower(), "roster/district": district.id}
 
 
 def fired_between(cron: str, timezone: str, start: datetime, end: datetime) -> datetime | None:
@@ -93,7 +88,9 @@ def due_run_requests(
             if paused is not None:
                 paused.append(f"{district.id}: {why}")
             continue
-        requests.append(dg.RunRequest(run_key=run_key, partition_key=district.id, tags=run_tags(district, full=full)))
+        requests.append(
+            dg.RunRequest(run_key=run_key, partition_key=district.id, tags=sync_run_tags(district, full=full))
+        )
     return requests
 
 
@@ -159,8 +156,7 @@ freshness_check_schedule = dg.ScheduleDefinition(
 )
 def district_registry_sensor(context: dg.SensorEvaluationContext, settings: RosterSettings):
     registry = settings.registry()
-    existing = set(context.instance.get_dynamic_partitions(district_partitions.name or "district"))
-    missing = [d.id for d in registry.enabled if d.id not in existing]
+    missing = missing_district_partitions(context.instance, registry.enabled)
     if not missing:
         return dg.SkipReason(f"all {len(registry.enabled)} enabled districts have partitions")
     return dg.SensorResult(dynamic_partitions_requests=[district_partitions.build_add_request(missing)])

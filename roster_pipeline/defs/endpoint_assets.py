@@ -6,10 +6,9 @@ from roster_pipeline.config.registry import DistrictConfig
 from roster_pipeline.defs.asset_keys import fetch_asset_key
 from roster_pipeline.defs.partitions import district_partitions
 from roster_pipeline.defs.resources import RosterSettings
+from roster_pipeline.defs.run_tags import FULL_SYNC_TAG, is_full_sync
 from roster_pipeline.ingest.endpoint_fetch import fetch_endpoint
 from roster_pipeline.oneroster import ENDPOINTS_V1P1, EndpointSpec
-
-FULL_SYNC_TAG = "roster/full_sync"
 
 
 def build_fetch_asset(spec: EndpointSpec) -> dg.AssetsDefinition:
@@ -31,7 +30,7 @@ def build_fetch_asset(spec: EndpointSpec) -> dg.AssetsDefinition:
     )
     def fetch(context: dg.AssetExecutionContext, settings: RosterSettings) -> dg.MaterializeResult:
         district = settings.registry().district(context.partition_key)
-        full = context.run.tags.get(FULL_SYNC_TAG, "false").lower() == "true"
+        full = is_full_sync(context.run.tags)
         outcome = fetch_endpoint(
             district,
             spec.name,

@@ -17,19 +17,12 @@ from collections.abc import Callable
 import dagster as dg
 from dagster._core.launcher import DefaultRunLauncher
 
-from roster_pipeline.store.process_owners import RunProcess, current_process, machine
+from roster_pipeline.defs.run_tags import DISTRICT_TAG, HOST_TAG, PID_TAG
+from roster_pipeline.store.process_owners import RunProcess, machine
 
-HOST_TAG = "roster/host"
-PID_TAG = "roster/pid"  # "<pid>:<process start time>", so a reused pid is not mistaken for the run
 _ENGINE_PID = re.compile(r"\(pid: (\d+)\)")
 _UNFINISHED = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 _FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
-
-
-def process_tags() -> dict[str, str]:
-    """Tags naming the current process as the run's, for a run executed in this process (``sync``)."""
-    process = current_process()
-    return {HOST_TAG: process.host, PID_TAG: f"{process.pid}:{process.started or ''}"}
 
 
 def run_process(instance: dg.DagsterInstance, run: dg.DagsterRun) -> RunProcess | None:
@@ -62,7 +55,7 @@ def recover_dead_runs(instance: dg.DagsterInstance, log: Callable[[str], None] =
         process = run_process(instance, run)
         if process is None or process.host != host or process.alive():
             continue
-        district = run.tags.get("roster/district", "?")
+        district = run.tags.get(DISTRICT_TAG, "?")
         message = (
             f"run {run.run_id} (district '{district}') was left {run.status.value} by process {process.pid}, which "
             "no longer exists (killed?): marked failed and its pool slots freed"

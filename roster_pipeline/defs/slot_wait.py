@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from roster_pipeline.defs.run_recovery import PID_TAG, recover_dead_runs
+from roster_pipeline.defs.run_recovery import recover_dead_runs
+from roster_pipeline.defs.run_tags import DISTRICT_TAG, PID_TAG
 
 
 class SlotWaitTimeout(BaseException):  # not Exception: no `except Exception` in Dagster may swallow it
@@ -74,7 +75,7 @@ def describe_runs(instance: dg.DagsterInstance, run_ids: list[str]) -> str:
     described = []
     for run_id in run_ids:
         run = instance.get_run_by_id(run_id)
-        district = run.tags.get("roster/district", "?") if run else "?"
+        district = run.tags.get(DISTRICT_TAG, "?") if run else "?"
         status = run.status.value if run else "unknown"
         described.append(f"run {run_id[:8]} (district '{district}', {status})")
     return ", ".join(described) or "no run (the slot is being handed over)"

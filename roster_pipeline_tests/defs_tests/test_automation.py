@@ -13,12 +13,12 @@ from dagster._core.utils import make_new_run_id
 from roster_pipeline.app.cli import main as cli_main
 from roster_pipeline.config.settings import Settings
 from roster_pipeline.defs.automation import (
-    PROVIDER_TAG,
     district_registry_sensor,
     nightly_delta_sync,
     weekly_full_reconciliation,
 )
 from roster_pipeline.defs.resources import RosterSettings
+from roster_pipeline.defs.run_tags import PROVIDER_TAG
 from roster_pipeline.sandbox.generator import DistrictSpec, generate_district
 from roster_pipeline.store.freshness import district_status, stale_districts
 from roster_pipeline.store.guard import quarantine_state
