@@ -37,7 +37,6 @@ from .endpoints import EndpointSpec, endpoint_spec, version_key
 from .errors import AuthenticationFailed, EndpointNotOffered, OneRosterError, clean_text, provider_words
 from .filters import Filter
 from .normalize import RecordProblem, StatusInfo, read_record, status_info
-from .providers import ProviderProfile
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +155,7 @@ class _Response:
 class OneRosterClient:
     """Reads OneRoster collections from one provider.
 
-    ``page_size`` and ``max_concurrency`` are lowered to the ``provider`` profile's caps when one is
-    given. ``label`` (e.g. ``"district 'demo-oak'"``) starts every error message. ``version``
+    ``label`` (e.g. ``"district 'demo-oak'"``) starts every error message. ``version``
     (``"v1p1"``/``"v1p2"``) picks the endpoint table when an endpoint is named by a string. Use as a
     context manager, or call ``close()``.
     """
@@ -172,12 +170,8 @@ class OneRosterClient:
         retry: RetryPolicy | None = None,
         label: str = "OneRoster",
         *,
-        provider: ProviderProfile | None = None,
         version: str = "v1p1",
     ) -> None:
-        if provider is not None:
-            page_size = min(page_size, provider.page_size_cap)
-            max_concurrency = min(max_concurrency, provider.max_concurrency)
         if page_size < 1 or max_concurrency < 1:
             raise ValueError("page_size and max_concurrency must be at least 1")
         self.base_url = base_url.rstrip("/")
