@@ -21,12 +21,11 @@ from rich.table import Table
 from rich.text import Text
 
 from roster_pipeline.defs.asset_checks import DATA_CHECKS
-from roster_pipeline.oneroster import ENDPOINTS_V1P1
+from roster_pipeline.oneroster import ENDPOINT_NAMES
 
 if TYPE_CHECKING:
     from roster_pipeline.app.sync_results import SyncResult
 
-ENDPOINTS = tuple(spec.name for spec in ENDPOINTS_V1P1)
 ROSTER_STEP = "roster_tables"
 _DATA_CHECKS = {check.name: check for check in DATA_CHECKS}
 # The fetch reports a long endpoint every 20 pages ("<district> <endpoint>: <n> records, <p> pages").
@@ -125,7 +124,7 @@ class SyncBoard:
     def finish(self, result: SyncResult) -> None:
         """Settle a district's row from its result (what the events missed, e.g. a run that never started)."""
         row = self.rows.setdefault(result.district_id, _DistrictRow())
-        for endpoint in ENDPOINTS:
+        for endpoint in ENDPOINT_NAMES:
             if endpoint in result.endpoints:
                 row.cells[endpoint] = _fetched(result.endpoints[endpoint])
             elif f"oneroster__{endpoint}" in result.step_errors:
@@ -160,13 +159,13 @@ class SyncBoard:
         roster = row.roster
         if isinstance(roster, Text) and row.seconds is not None:
             roster = Text.assemble(roster, (f" {row.seconds:.1f} s", "dim"))
-        endpoints = [row.cells.get(endpoint, Text("·", style="dim")) for endpoint in ENDPOINTS]
+        endpoints = [row.cells.get(endpoint, Text("·", style="dim")) for endpoint in ENDPOINT_NAMES]
         return [*endpoints, roster, _check_counts(row.passed, row.warned, row.failed)]
 
     def _by_district(self) -> Table:
         table = self._table()
         table.add_column("district", style="bold", no_wrap=True)
-        for endpoint in ENDPOINTS:
+        for endpoint in ENDPOINT_NAMES:
             table.add_column(_HEADINGS.get(endpoint, endpoint), justify="right", no_wrap=True)
         table.add_column("roster", no_wrap=True)
         table.add_column("checks", no_wrap=True)
@@ -180,7 +179,7 @@ class SyncBoard:
         for district_id in self.rows:
             table.add_column(district_id, justify="right")
         columns = [self._cells(row) for row in self.rows.values()]
-        for position, label in enumerate([*(_HEADINGS.get(e, e) for e in ENDPOINTS), "roster", "checks"]):
+        for position, label in enumerate([*(_HEADINGS.get(e, e) for e in ENDPOINT_NAMES), "roster", "checks"]):
             table.add_row(label, *(cells[position] for cells in columns))
         return table
 

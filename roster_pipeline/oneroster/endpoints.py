@@ -78,6 +78,10 @@ ENDPOINTS_V1P2: tuple[EndpointSpec, ...] = _table("v1p2")
 
 ENDPOINT_TABLES: dict[str, tuple[EndpointSpec, ...]] = {"v1p1": ENDPOINTS_V1P1, "v1p2": ENDPOINTS_V1P2}
 
+# The collections we sync, in load order: the same in both versions. Everything keyed by endpoint (the flattened
+# columns, the state tables, the fetch assets, the registry's `endpoints`) follows this list.
+ENDPOINT_NAMES: tuple[str, ...] = tuple(spec.name for spec in ENDPOINTS_V1P1)
+
 
 def version_key(version: str) -> str:
     """``"v1p1"``/``"v1p2"`` for a version written either way (``"1.2"`` or ``"v1p2"``)."""

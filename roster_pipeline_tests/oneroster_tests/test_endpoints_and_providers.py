@@ -2,7 +2,7 @@
 
 import pytest
 
-from roster_pipeline.oneroster import ENDPOINTS_V1P1, endpoint_spec
+from roster_pipeline.oneroster import ENDPOINT_NAMES, ENDPOINTS_V1P1, ENDPOINTS_V1P2, endpoint_spec
 from roster_pipeline.oneroster.providers import PROVIDERS, provider_profile
 
 
@@ -17,6 +17,10 @@ def test_envelope_keys_match_the_collection_names():
     for spec in ENDPOINTS_V1P1:
         assert spec.envelope_key == spec.name == spec.path
     assert endpoint_spec("classes").singular_key == "class"
+
+
+def test_both_versions_sync_the_same_collections_in_the_same_order():
+    assert tuple(spec.name for spec in ENDPOINTS_V1P2) == ENDPOINT_NAMES == tuple(s.name for s in ENDPOINTS_V1P1)
 
 
 def test_unknown_endpoint_names_the_known_ones():

@@ -7,12 +7,16 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from roster_pipeline.oneroster import normalize_record
-from roster_pipeline.oneroster.flatten import flatten_records, lake_schema
+from roster_pipeline.oneroster import ENDPOINT_NAMES, normalize_record
+from roster_pipeline.oneroster.flatten import ENDPOINT_COLUMNS, flatten_records, lake_schema
 
 
 def ref(kind: str, sourced_id: str) -> dict:
     return {"href": f"https://sis.example.org/{kind}s/{sourced_id}", "sourcedId": sourced_id, "type": kind}
+
+
+def test_every_synced_endpoint_has_column_specs_and_no_other_does():
+    assert sorted(ENDPOINT_COLUMNS) == sorted(ENDPOINT_NAMES)
 
 
 def test_user_orgs_agents_user_ids_and_grades_flatten_to_columns():
