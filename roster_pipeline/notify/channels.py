@@ -21,20 +21,18 @@ import os
 import re
 import smtplib
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import httpx
 
-from roster_pipeline.config.registry import ENV_NAME, Registry, RegistryError
+from roster_pipeline.config.notification_schema import DEFAULT_FAILED_RUNS
+from roster_pipeline.config.registry import Registry
 from roster_pipeline.oneroster.auth import mask_secrets
 
-DEFAULT_FAILED_RUNS = 3
 SEND_TIMEOUT_S = 10.0
-SECTION_KEYS = ("webhook", "email", "failed_runs", "resolved")
-EMAIL_KEYS = ("host", "port", "starttls", "ssl", "username", "password_env", "from", "to")
 # What an error about an unusable URL quotes, unless it is one (escaped) character such as '\n': a piece of the
 # URL (httpx quotes a bad host or port), blanked so no part of it reaches a log.
 _QUOTED = re.compile(r"'[^']{3,}'")
@@ -188,101 +186,25 @@ class NotificationSettings:
 
 
 def notification_settings(registry: Registry) -> NotificationSettings | None:
-    """The registry's `notifications` section, validated; None when it has none. Raises RegistryError naming every
-    bad field (a field meant to name a secret's variable is never quoted: it may hold the secret itself)."""
-    section = registry.settings.get("notifications")
+    """The channels of the registry's `notifications` section (validated with the registry; see
+    config/notification_schema.py); None when it has none."""
+    section = registry.notifications
     if section is None:
         return None
-    problems: list[str] = []
-    if not isinstance(section, Mapping):
-        raise RegistryError(registry.source, [f"notifications: must be a mapping of {', '.join(SECTION_KEYS)}"])
-    for key in sorted(set(section) - set(SECTION_KEYS)):
-        problems.append(f"notifications.{key}: unknown setting (known: {', '.join(SECTION_KEYS)})")
     channels: list[Channel] = []
-    if "webhook" in section:
-        channels += _webhook(section["webhook"], problems)
-    if "email" in section:
-        channels += _email(section["email"], problems)
-    if not channels and not problems:
-        problems.append("notifications: names no channel (add webhook: {url_env: ...} and/or email: {...})")
-    failed_runs = section.get("failed_runs", DEFAULT_FAILED_RUNS)
-    if not isinstance(failed_runs, int) or isinstance(failed_runs, bool) or failed_runs < 1:
-        problems.append(f"notifications.failed_runs: '{failed_runs}' must be a whole number of runs, 1 or more")
-    resolved = section.get("resolved", True)
-    if not isinstance(resolved, bool):
-        problems.append(f"notifications.resolved: '{resolved}' must be true or false")
-    if problems:
-        raise RegistryError(registry.source, problems)
-    return NotificationSettings(tuple(channels), failed_runs=failed_runs, resolved=resolved)
-
-
-def _env_name(value: Any, field_name: str, problems: list[str]) -> bool:
-    if isinstance(value, str) and ENV_NAME.match(value):
-        return True
-    problems.append(
-        f"{field_name}: must name the environment variable that holds the secret (e.g. ROSTER_ALERT_SECRET), "
-        "never the secret itself"
-    )
-    return False
-
-
-def _webhook(section: Any, problems: list[str]) -> list[Channel]:
-    if not isinstance(section, Mapping):
-        problems.append("notifications.webhook: must be a mapping with url_env")
-        return []
-    for key in sorted(set(section) - {"url_env"}):
-        problems.append(f"notifications.webhook.{key}: unknown setting (known: url_env; the URL is a secret)")
-    if not _env_name(section.get("url_env"), "notifications.webhook.url_env", problems):
-        return []
-    return [WebhookChannel(section["url_env"])]
-
-
-def _email(section: Any, problems: list[str]) -> list[Channel]:
-    if not isinstance(section, Mapping):
-        problems.append(f"notifications.email: must be a mapping of {', '.join(EMAIL_KEYS)}")
-        return []
-    before = len(problems)
-    for key in sorted(set(section) - set(EMAIL_KEYS)):
-        problems.append(f"notifications.email.{key}: unknown setting (known: {', '.join(EMAIL_KEYS)})")
-    host, sender, to = section.get("host"), section.get("from"), section.get("to")
-    if not isinstance(host, str) or not host:
-        problems.append("notifications.email.host: the SMTP server's host name is required")
-    if not isinstance(sender, str) or "@" not in sender:
-        problems.append(f"notifications.email.from: '{sender}' must be an e-mail address")
-    recipients: list[str] = [to] if isinstance(to, str) else to if isinstance(to, list) else []
-    if not recipients or not all(isinstance(r, str) and "@" in r for r in recipients):
-        problems.append(f"notifications.email.to: '{to}' must be an e-mail address or a list of them")
-    use_ssl, starttls = section.get("ssl", False), section.get("starttls", not section.get("ssl", False))
-    for key, value in (("ssl", use_ssl), ("starttls", starttls)):
-        if not isinstance(value, bool):
-            problems.append(f"notifications.email.{key}: '{value}' must be true or false")
-    if use_ssl is True and starttls is True:
-        problems.append("notifications.email: ssl (implicit TLS, port 465) and starttls (port 587) exclude each other")
-    port = section.get("port", 465 if use_ssl is True else 587)
-    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
-        problems.append(f"notifications.email.port: '{port}' must be a TCP port number")
-    username, password_env = section.get("username"), section.get("password_env")
-    if username is not None and not isinstance(username, str):
-        problems.append(f"notifications.email.username: '{username}' must be a string")
-    if password_env is not None:
-        _env_name(password_env, "notifications.email.password_env", problems)
-        if username is None:
-            problems.append("notifications.email.username: required with password_env")
-        if use_ssl is not True and starttls is not True:
-            problems.append("notifications.email.password_env: a password is only sent over TLS (starttls or ssl)")
-    elif username is not None:
-        problems.append("notifications.email.password_env: required with username (the SMTP password's variable)")
-    if len(problems) > before or not isinstance(host, str) or not isinstance(sender, str):
-        return []
-    return [
-        EmailChannel(
-            host=host,
-            sender=sender,
-            to=tuple(recipients),
-            port=port,
-            starttls=starttls,
-            ssl=use_ssl,
-            username=username,
-            password_env=password_env,
+    if section.webhook is not None:
+        channels.append(WebhookChannel(section.webhook.url_env))
+    if (email := section.email) is not None:
+        channels.append(
+            EmailChannel(
+                host=email.host,
+                sender=email.sender,
+                to=email.recipients,
+                port=email.port_number,
+                starttls=email.uses_starttls,
+                ssl=email.ssl,
+                username=email.username,
+                password_env=email.password_env,
+            )
         )
-    ]
+    return NotificationSettings(tuple(channels), failed_runs=section.failed_runs, resolved=section.resolved)

@@ -98,7 +98,7 @@ def test_every_bad_field_is_named_in_one_pass():
         "notifications.webhook.url: unknown setting (known: url_env; the URL is a secret)",
         "notifications.webhook.url_env: must name the environment variable that holds the secret "
         "(e.g. ROSTER_ALERT_SECRET), never the secret itself",
-        "notifications.email.tls: unknown setting (known: host, port, starttls, ssl, username, password_env, from, to)",
+        "notifications.email.tls: unknown setting (known: host, from, to, ssl, starttls, port, username, password_env)",
         "notifications.email.host: the SMTP server's host name is required",
         "notifications.email.from: 'nobody' must be an e-mail address",
         "notifications.email.to: '[]' must be an e-mail address or a list of them",
