@@ -1,15 +1,17 @@
-"""The `roster-pipeline` command: sync a district, run the demo, serve the sandbox, validate the registry,
-probe a district's connection."""
+"""The `roster-pipeline` command: sync a district, run the demo, serve the sandbox, validate the registry (and
+export its JSON Schema), probe a district's connection."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from roster_pipeline.config.registry import DistrictConfig, RegistryError, load_registry
+from roster_pipeline.config.registry import DistrictConfig, RegistryError, load_registry, registry_json_schema
 from roster_pipeline.config.settings import Settings, ensure_dagster_home
 
 if TYPE_CHECKING:
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
 def cmd_sync(args: argparse.Namespace) -> int:
     from roster_pipeline.app.sync import print_details, sync_with_progress
 
+    if _registered(args.district) is None:
+        return 2
     ensure_dagster_home()
     title = f"{'Full sync' if args.full else 'Sync'} of {args.district}"
     (result,) = sync_with_progress(
@@ -61,6 +65,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_release(args: argparse.Namespace) -> int:
     from roster_pipeline.store.guard import describe_quarantine, request_release
 
+    if _registered(args.district) is None:
+        return 2
     settings, state = _quarantined(args.district)
     if state is None:
         return 1
@@ -75,6 +81,8 @@ def cmd_release(args: argparse.Namespace) -> int:
 def cmd_discard(args: argparse.Namespace) -> int:
     from roster_pipeline.store.guard import describe_quarantine, discard_quarantined
 
+    if _registered(args.district) is None:
+        return 2
     settings, state = _quarantined(args.district)
     if state is None:
         return 1
@@ -97,11 +105,19 @@ def _quarantined(district_id: str) -> tuple[RosterSettings, dict[str, Any] | Non
     from roster_pipeline.store.guard import quarantine_state
 
     settings = RosterSettings()
-    settings.registry().district(district_id)
     state = quarantine_state(settings.lake(), district_id)
     if state is None:
         print(f"district '{district_id}' is not quarantined: nothing to do", file=sys.stderr)
     return settings, state
+
+
+def _registered(district_id: str) -> DistrictConfig | None:
+    """The registry's district, or None after saying on stderr that the registry (named) has no such district."""
+    try:
+        return load_registry().district(district_id)
+    except KeyError as error:
+        print(error.args[0], file=sys.stderr)
+        return None
 
 
 def _confirmed(args: argparse.Namespace, question: str) -> bool:
@@ -119,10 +135,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from roster_pipeline.ingest.probe import format_report, probe_district, store_capabilities
     from roster_pipeline.store.lake import Lake
 
-    try:
-        district = load_registry().district(args.district)
-    except KeyError as error:
-        print(error.args[0], file=sys.stderr)
+    district = _registered(args.district)
+    if district is None:
         return 2
     if district.source.kind != "rest":
         print(f"district '{district.id}' has a {district.source.kind} source: there is no API connection to probe")
@@ -156,6 +170,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 missing.append(f"district '{district.id}': environment variable {name} is not set")
     for line in missing:
         print(f"warning: {line}", file=sys.stderr)
+    return 0
+
+
+def cmd_registry_schema(args: argparse.Namespace) -> int:
+    text = json.dumps(registry_json_schema(), indent=2) + "\n"
+    if args.output is None:
+        print(text, end="")
+        return 0
+    args.output.write_text(text, encoding="utf-8")
+    print(f"wrote the district registry's JSON Schema to {args.output}")
     return 0
 
 
@@ -224,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=cmd_check)
     validate = commands.add_parser("validate", help="validate the district registry")
     validate.set_defaults(handler=cmd_validate)
+    schema = commands.add_parser(
+        "registry-schema",
+        help="print the district registry's JSON Schema (for editors: e.g. yaml-language-server's $schema)",
+    )
+    schema.add_argument("--output", type=Path, metavar="FILE", help="write it to FILE instead")
+    schema.set_defaults(handler=cmd_registry_schema)
     return parser
 
 
@@ -233,9 +263,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except RegistryError as error:
         print(error, file=sys.stderr)
-        return 2
-    except KeyError as error:  # an unknown district: the registry's message names the known ones
-        print(error.args[0] if error.args else error, file=sys.stderr)
         return 2
 
 
