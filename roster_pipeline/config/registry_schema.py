@@ -24,7 +24,7 @@ from roster_pipeline.config.notification_schema import (
     NotificationsSection,
 )
 from roster_pipeline.config.sections import Refuse, Section, problem, refused
-from roster_pipeline.oneroster import ENDPOINTS_V1P1
+from roster_pipeline.oneroster import ENDPOINT_NAMES
 from roster_pipeline.oneroster.endpoints import BASE_PATHS, VERSION_KEYS
 from roster_pipeline.oneroster.flatten import ENDPOINT_COLUMNS, ignorable_fields
 from roster_pipeline.oneroster.providers import API, PROVIDERS, ProviderProfile
@@ -34,8 +34,8 @@ DEFAULT_FULL_SCHEDULE = "0 3 * * 0"
 DEFAULT_TIMEZONE = "UTC"
 DISTRICT_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 METADATA_KEY_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
-# The collections a district may sync: the OneRoster spec's (1.2 has the same collections under its own path).
-KNOWN_ENDPOINTS = tuple(spec.name for spec in ENDPOINTS_V1P1)
+# The collections a district may sync (the endpoint table's; 1.2 has the same ones under its own path).
+KNOWN_ENDPOINTS = ENDPOINT_NAMES
 RestVersion = Literal["1.1", "1.2"]
 AuthType = Literal["oauth2", "oauth1"]
 ClientAuthMethod = Literal["client_secret_basic", "client_secret_post"]

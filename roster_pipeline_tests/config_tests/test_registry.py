@@ -15,7 +15,7 @@ from roster_pipeline.config.registry import (
     load_registry,
     parse_registry,
 )
-from roster_pipeline.oneroster import ENDPOINTS_V1P1
+from roster_pipeline.oneroster import ENDPOINT_NAMES
 
 BUNDLED = Path(__file__).resolve().parents[2] / "data" / "districts.yaml"
 
@@ -60,7 +60,7 @@ def test_registry_file_and_data_dir_follow_environment(tmp_path, monkeypatch):
 
 def test_defaults_fill_endpoints_schedule_and_schools():
     district = parse_registry({"districts": [rest_district()]}).district("lincoln-usd")
-    assert district.endpoints == tuple(spec.name for spec in ENDPOINTS_V1P1)  # the spec's load order
+    assert district.endpoints == ENDPOINT_NAMES  # the endpoint table's load order
     assert district.schedule == "0 2 * * *"
     assert district.enabled
     assert district.school_setting("sch-1").site_id == "sch-1"
