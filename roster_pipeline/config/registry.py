@@ -194,6 +194,7 @@ class Registry:
     source: str = ""
     # The `notifications` section, validated (notify/channels.py builds the channels from it); None without one.
     notifications: NotificationsSection | None = None
+    notification_problems: tuple[str, ...] = ()  # a bad `notifications` section, reported by its readers
 
     def district(self, district_id: str) -> DistrictConfig:
         for district in self.districts:
@@ -223,16 +224,35 @@ def parse_registry(document: Any, source: str = "<registry>") -> Registry:
     """Validate a parsed registry document and build the typed registry."""
     if not isinstance(document, dict) or not isinstance(document.get("districts"), list):
         raise RegistryError(source, ["top level must be a mapping with a 'districts' list"])
+    # A bad `notifications` section must not stop rosters syncing: its problems are kept apart and raised by whoever
+    # sends alerts (notify.channels.notification_settings) and by `roster-pipeline validate`.
+    body = {key: value for key, value in document.items() if key != "notifications"}
     try:
-        parsed = RegistryDocument.model_validate(document, context={})
+        parsed = RegistryDocument.model_validate(body, context={})
     except ValidationError as error:
         raise RegistryError(source, [_problem_line(document, found) for found in error.errors()]) from None
+    notifications, notification_problems = _notifications(document.get("notifications"))
     return Registry(
         tuple(_district(section, parsed) for section in parsed.districts),
         timezone=parsed.timezone,
         source=source,
-        notifications=parsed.notifications,
+        notifications=notifications,
+        notification_problems=notification_problems,
     )
+
+
+def _notifications(section: Any) -> tuple[NotificationsSection | None, tuple[str, ...]]:
+    """The validated `notifications` section (None without one) and every problem found in it."""
+    if section is None:
+        return None, ()
+    try:
+        return NotificationsSection.model_validate(section, context={}), ()
+    except ValidationError as error:
+        document = {"notifications": section}
+        lines = (
+            _problem_line(document, {**found, "loc": ("notifications", *found["loc"])}) for found in error.errors()
+        )
+        return None, tuple(lines)
 
 
 def _problem_line(document: dict[str, Any], found: Any) -> str:

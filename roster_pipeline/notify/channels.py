@@ -29,7 +29,7 @@ from typing import ClassVar
 import httpx
 
 from roster_pipeline.config.notification_schema import DEFAULT_FAILED_RUNS
-from roster_pipeline.config.registry import Registry
+from roster_pipeline.config.registry import Registry, RegistryError
 from roster_pipeline.oneroster.auth import mask_secrets
 
 SEND_TIMEOUT_S = 10.0
@@ -188,6 +188,8 @@ class NotificationSettings:
 def notification_settings(registry: Registry) -> NotificationSettings | None:
     """The channels of the registry's `notifications` section (validated with the registry; see
     config/notification_schema.py); None when it has none."""
+    if registry.notification_problems:
+        raise RegistryError(registry.source, list(registry.notification_problems))
     section = registry.notifications
     if section is None:
         return None

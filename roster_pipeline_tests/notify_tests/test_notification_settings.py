@@ -148,3 +148,15 @@ def test_validate_refuses_a_bad_section_and_warns_of_unset_channel_variables(tmp
     registry.write_text(yaml.safe_dump({"districts": [district_entry("oak", "Oak")], "notifications": section}))
     assert main(["validate"]) == 0
     assert "notifications: environment variable ROSTER_ALERT_WEBHOOK is not set" in capsys.readouterr().err
+
+
+def test_a_bad_section_does_not_stop_rosters_syncing():
+    """A typo in the alert channels is refused where alerts are sent and by validate, never by the districts' syncs:
+    the front desk needs the roster more than the operator needs the e-mail."""
+    registry = parse_registry(
+        {"districts": [district_entry("oak", "Oak")], "notifications": {"webhook": {"url_evn": "HOOK"}}}, "test.yaml"
+    )
+    assert [d.id for d in registry.enabled] == ["oak"]
+    with pytest.raises(RegistryError) as raised:
+        notification_settings(registry)
+    assert "notifications.webhook.url_evn" in str(raised.value)
