@@ -5,7 +5,7 @@ A CSV ``path`` (or the local inbox an SFTP folder is mirrored into) is a drop fo
 would lose its changes — except that unimported bundles older than the newest bulk bundle are skipped, since
 it supersedes them. A ``path`` that is itself a bundle is imported as it is, again whenever it changes.
 
-Fetch assets are per endpoint, so what has been imported is tracked per (district, endpoint) in the lake's
+Fetch assets are per endpoint, so what has been imported is tracked per (district, endpoint) in the district's
 state folder; each endpoint lands one batch per bundle ("full" for a bulk file, "delta" for a delta file).
 
 A bundle that cannot be read (an unsafe or damaged zip, a bad manifest, a file that is not CSV) is refused and
@@ -28,8 +28,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from roster_pipeline.config.registry import CsvSource, DistrictConfig
 from roster_pipeline.ingest.fetch_runs import FetchOutcome, record_fetch_run
 from roster_pipeline.ingest.side_files import Items, SideFileLedger, changed_users, relanded_users
@@ -38,7 +36,7 @@ from roster_pipeline.oneroster.csv_columns import SIDE_FILES_V1P2
 from roster_pipeline.oneroster.csv_manifest import MANIFEST_NAME, BundleError, Manifest
 from roster_pipeline.oneroster.csv_reader import CsvFileReader
 from roster_pipeline.oneroster.flatten import flatten_records
-from roster_pipeline.store.lake import Lake, SyncRunRecord, now_iso, write_atomic
+from roster_pipeline.store.lake import Lake, SyncRunRecord, now_iso
 
 BATCH_MODES = {"bulk": "full", "delta": "delta"}
 AWAITING_BULK = "bundles delivered after it are held until a newer bundle, bulk for their files, supersedes it"
@@ -96,11 +94,11 @@ def find_bundles(folder: Path) -> list[BundleRef]:
 
 
 class ImportLog:
-    """The bundles one endpoint of a district has dealt with: ``<lake state>/bundles/<endpoint>.json``."""
+    """The bundles one endpoint of a district has dealt with (``bundles/<endpoint>.json`` in its state folder)."""
 
     def __init__(self, lake: Lake, district_id: str, endpoint: str) -> None:
-        self.path = lake.state_dir(district_id) / "bundles" / f"{endpoint}.json"
-        self.entries: list[dict[str, Any]] = orjson.loads(self.path.read_bytes()) if self.path.exists() else []
+        self.stored = lake.state(district_id).import_log(endpoint)
+        self.entries: list[dict[str, Any]] = self.stored.read() or []
 
     def keys(self) -> set[str]:
         return {entry["key"] for entry in self.entries}
@@ -109,7 +107,7 @@ class ImportLog:
         self.entries.append(
             {"key": bundle.key, "name": bundle.name, "outcome": outcome, "at": now_iso("milliseconds"), **details}
         )
-        write_atomic(self.path, orjson.dumps(self.entries, option=orjson.OPT_INDENT_2))
+        self.stored.write(self.entries, indent=True)
 
 
 @dataclass(frozen=True)
@@ -129,7 +127,7 @@ class Refusal:
 
 
 class RefusalLog:
-    """The bundles a district refused: one file each under ``<lake state>/bundles/refused/``.
+    """The bundles a district refused: one file each under ``bundles/refused/`` in its state folder.
 
     One record serves every endpoint: an endpoint that no later bundle carries would otherwise keep meeting the
     bundle, waiting for a bulk file of its own that may never come. A file per refusal needs no lock when the
@@ -137,9 +135,8 @@ class RefusalLog:
     """
 
     def __init__(self, lake: Lake, district_id: str) -> None:
-        self.folder = lake.state_dir(district_id) / "bundles" / "refused"
-        paths = sorted(self.folder.glob("*.json")) if self.folder.exists() else []
-        self.refusals = [Refusal(**orjson.loads(path.read_bytes())) for path in paths]
+        self.state = lake.state(district_id)
+        self.refusals = [Refusal(**document) for document in self.state.refusals()]
 
     def concerning(self, bundle: BundleRef, endpoint: str) -> Refusal | None:
         """The refusal of this delivery of ``bundle`` that applies to ``endpoint``, if any."""
@@ -147,12 +144,12 @@ class RefusalLog:
 
     def record(self, bundle: BundleRef, reason: str, run_id: str, endpoint: str | None = None) -> Refusal:
         """Record a refusal, unless another fetch has just recorded it (then that record stands)."""
-        path = self.folder / f"{bundle.key if endpoint is None else f'{bundle.key}.{endpoint}'}.json"
-        if path.exists():
-            refusal = Refusal(**orjson.loads(path.read_bytes()))
+        stored = self.state.refusal(bundle.key if endpoint is None else f"{bundle.key}.{endpoint}")
+        if (recorded := stored.read()) is not None:
+            refusal = Refusal(**recorded)
         else:
             refusal = Refusal(bundle.key, bundle.name, reason, now_iso("milliseconds"), run_id, endpoint)
-            write_atomic(path, orjson.dumps(asdict(refusal), option=orjson.OPT_INDENT_2))
+            stored.write(asdict(refusal), indent=True)
         self.refusals.append(refusal)
         return refusal
 

@@ -4,22 +4,18 @@
 ``dateLastModified`` filter work (a far-future bound must return nothing, the epoch everything); is the page
 size honoured; does the server send ``X-Total-Count`` and ``Link``; can the first page's records be read, and
 if not, which field is to blame (a provider garbling one field everywhere wants ``ignore_fields``). The report
-is printed and stored as ``<lake>/_state/district=<id>/capabilities.json``; the fetch reads it to choose full
+is printed and kept in the district's state folder (``capabilities.json``); the fetch reads it to choose full
 syncs where the filter is broken and to skip endpoints the provider does not offer.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import orjson
 
 from roster_pipeline.config.registry import DistrictConfig
 from roster_pipeline.ingest.malformed import ignore_advice
@@ -29,7 +25,6 @@ from roster_pipeline.oneroster.endpoints import ENDPOINT_TABLES, EndpointSpec, v
 from roster_pipeline.oneroster.flatten import flatten_records
 from roster_pipeline.store.lake import Lake, now_iso
 
-CAPABILITIES_FILE = "capabilities.json"
 # Bounds no real record can fall outside: a filter that works returns nothing after the first and every
 # record after the second.
 FAR_FUTURE = datetime(2999, 1, 1, tzinfo=UTC)
@@ -80,12 +75,10 @@ class CapabilityReport:
         """The probe result for endpoint ``name``, if it was probed."""
         return self.endpoints.get(name)
 
-    def to_json(self) -> bytes:
-        return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
-
     @classmethod
-    def from_json(cls, content: bytes) -> CapabilityReport:
-        data: dict[str, Any] = orjson.loads(content)
+    def from_document(cls, document: dict[str, Any]) -> CapabilityReport:
+        """The report from its stored form (``asdict`` of it)."""
+        data = dict(document)
         endpoints = {name: EndpointCapability(**cap) for name, cap in data.pop("endpoints", {}).items()}
         return cls(**data, endpoints=endpoints)
 
@@ -225,25 +218,17 @@ def _filter_works(
     return works
 
 
-def capabilities_path(lake: Lake, district_id: str) -> Path:
-    """Where a district's capability report is stored."""
-    return lake.state_dir(district_id) / CAPABILITIES_FILE
-
-
 def store_capabilities(lake: Lake, report: CapabilityReport) -> Path:
-    """Write the report atomically (a fetch may read it at any moment); return its path."""
-    path = capabilities_path(lake, report.district_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_bytes(report.to_json())
-    os.replace(tmp, path)
-    return path
+    """Keep the report in the district's state folder (a fetch may read it at any moment); return its path."""
+    stored = lake.state(report.district_id).capabilities
+    stored.write(asdict(report), indent=True)
+    return stored.path
 
 
 def load_capabilities(lake: Lake, district_id: str) -> CapabilityReport | None:
     """The district's last stored capability report, if ``check`` has been run."""
-    path = capabilities_path(lake, district_id)
-    return CapabilityReport.from_json(path.read_bytes()) if path.exists() else None
+    document = lake.state(district_id).capabilities.read()
+    return CapabilityReport.from_document(document) if document is not None else None
 
 
 def format_report(report: CapabilityReport) -> str:

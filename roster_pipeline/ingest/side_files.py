@@ -3,7 +3,7 @@
 A 1.2 user's role and orgs live in ``roles.csv`` (one row per role) and its credentials in
 ``userProfiles.csv``. A delta bundle carries only changed rows: a changed user comes without its unchanged
 roles, and a changed role may belong to a user the bundle does not carry. So the district's side-file rows are
-kept in a ledger (``<lake>/_state/district=<id>/side-files.json``, by row sourcedId): a bulk side file replaces
+kept in a ledger (``side-files.json`` in the district's state folder, by row sourcedId): a bulk side file replaces
 its part, a delta one updates and removes rows. Users of the bundle get their whole role set from the ledger,
 and users whose roles changed without a ``users.csv`` row are landed again from their last landed version with
 the new roles, dated no earlier than the bundle's delivery, so the merge takes them.
@@ -13,18 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import orjson
 import polars as pl
 
 from roster_pipeline.oneroster.csv_columns import SIDE_FILES_V1P2
 from roster_pipeline.oneroster.csv_reader import SideRow, attach_v1p2
 from roster_pipeline.oneroster.flatten import flatten_records, lake_schema
-from roster_pipeline.store.lake import Lake, write_atomic
+from roster_pipeline.store.district_state import StateFile
+from roster_pipeline.store.lake import Lake
 
-LEDGER_FILE = "side-files.json"
 # The users columns a user's side-file rows decide.
 DERIVED_COLUMNS = ("roles", "role", "org_sourced_ids", "user_profiles")
 
@@ -34,15 +32,15 @@ Items = dict[str, dict[str, list[dict[str, Any]]]]  # side file stem → user so
 class SideFileLedger:
     """The active rows of a district's 1.2 side files, as the bundles applied so far leave them."""
 
-    def __init__(self, path: Path, rows: dict[str, dict[str, list[Any]]]) -> None:
-        self.path = path
+    def __init__(self, stored: StateFile, rows: dict[str, dict[str, list[Any]]]) -> None:
+        self.stored = stored
         self.rows = rows  # stem → row sourcedId → [user sourcedId, item]
 
     @classmethod
     def load(cls, lake: Lake, district_id: str) -> SideFileLedger:
-        path = lake.state_dir(district_id) / LEDGER_FILE
-        rows = orjson.loads(path.read_bytes()) if path.exists() else {}
-        return cls(path, {stem: rows.get(stem, {}) for stem in SIDE_FILES_V1P2})
+        stored = lake.state(district_id).side_file_ledger
+        rows = stored.read() or {}
+        return cls(stored, {stem: rows.get(stem, {}) for stem in SIDE_FILES_V1P2})
 
     def apply(self, stem: str, mode: str, rows: Iterable[SideRow]) -> None:
         """A bulk file replaces the stem's rows; a delta file adds, changes and (tobedeleted) removes rows."""
@@ -63,7 +61,7 @@ class SideFileLedger:
         return grouped
 
     def save(self) -> None:
-        write_atomic(self.path, orjson.dumps(self.rows))
+        self.stored.write(self.rows)
 
 
 def changed_users(before: Items, after: Items) -> set[str]:

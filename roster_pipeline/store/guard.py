@@ -12,19 +12,17 @@ it refused. The engineer then has a real choice:
 - `roster-pipeline discard DISTRICT`: drop the refused batches; the next run is a full sync from the last good
   state.
 
-State lives in the lake's state folder (files written atomically), so it survives the rolled-back transaction.
+The markers (quarantine, release, resync) live in the district's state folder (see district_state.py), outside
+DuckDB, so they survive the rolled-back transaction.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import orjson
-
-from roster_pipeline.store.lake import Batch, Lake, write_atomic
+from roster_pipeline.store.lake import Batch, Lake
 
 DEFAULT_MAX_REMOVED_SHARE = 0.10
 DEFAULT_MAX_MALFORMED = 100
@@ -117,10 +115,6 @@ class DistrictQuarantined(RuntimeError):
         )
 
 
-def _path(lake: Lake, district_id: str, name: str) -> Path:
-    return lake.state_dir(district_id) / f"{name}.json"
-
-
 def mark_quarantined(lake: Lake, district_id: str, report: GuardReport, batches: list[Batch]) -> None:
     """Record the quarantine, with the counts the guard check shows and the batches the publish refused."""
     state = {
@@ -131,12 +125,12 @@ def mark_quarantined(lake: Lake, district_id: str, report: GuardReport, batches:
             {"endpoint": b.endpoint, "batch_id": b.batch_id, "mode": b.mode, "records": b.records} for b in batches
         ],
     }
-    write_atomic(_path(lake, district_id, "quarantine"), orjson.dumps(state, option=orjson.OPT_INDENT_2))
+    lake.state(district_id).quarantine.write(state, indent=True)
 
 
 def quarantine_state(lake: Lake, district_id: str) -> dict[str, Any] | None:
-    path = _path(lake, district_id, "quarantine")
-    return orjson.loads(path.read_bytes()) if path.exists() else None
+    """The district's quarantine (what was refused, and why), or None when it is not quarantined."""
+    return lake.state(district_id).quarantine.read()
 
 
 def describe_quarantine(state: dict[str, Any], subject: str = "releasing") -> str:
@@ -160,13 +154,11 @@ def describe_quarantine(state: dict[str, Any], subject: str = "releasing") -> st
 
 def request_release(lake: Lake, district_id: str, by: str = "cli") -> None:
     """Let the next publish of the district pass the guard once."""
-    write_atomic(
-        _path(lake, district_id, "release"), orjson.dumps({"requested_at": datetime.now(UTC).isoformat(), "by": by})
-    )
+    lake.state(district_id).release.write({"requested_at": datetime.now(UTC).isoformat(), "by": by})
 
 
 def release_requested(lake: Lake, district_id: str) -> bool:
-    return _path(lake, district_id, "release").exists()
+    return lake.state(district_id).release.exists()
 
 
 def discard_quarantined(lake: Lake, district_id: str) -> list[Batch]:
@@ -178,9 +170,10 @@ def discard_quarantined(lake: Lake, district_id: str) -> list[Batch]:
     doomed = [b for e in endpoints for b in lake.batches(e, district_id) if (e, b.batch_id) in refused]
     lake.prune(doomed)
     reason = f"quarantined batches discarded on {datetime.now(UTC).isoformat(timespec='seconds')}"
-    write_atomic(_path(lake, district_id, "resync"), orjson.dumps({"reason": reason}))
-    for name in ("quarantine", "release"):
-        _path(lake, district_id, name).unlink(missing_ok=True)
+    markers = lake.state(district_id)
+    markers.resync.write({"reason": reason})
+    markers.quarantine.remove()
+    markers.release.remove()
     return doomed
 
 
@@ -188,13 +181,13 @@ def full_sync_reason(lake: Lake, district_id: str) -> str | None:
     """Why the district's next sync must be full (a quarantine, or discarded batches), or None."""
     if state := quarantine_state(lake, district_id):
         return f"quarantined since {state['since']}: a full sync re-reads the source, not the refused batches"
-    resync = _path(lake, district_id, "resync")
-    if resync.exists():
-        return orjson.loads(resync.read_bytes())["reason"] + ": a full sync rebuilds from the source"
+    if resync := lake.state(district_id).resync.read():
+        return f"{resync['reason']}: a full sync rebuilds from the source"
     return None
 
 
 def clear_after_publish(lake: Lake, district_id: str) -> None:
     """A publish went through: the quarantine (if any) is over, a release has been used, a resync is done."""
-    for name in ("quarantine", "release", "resync"):
-        _path(lake, district_id, name).unlink(missing_ok=True)
+    markers = lake.state(district_id)
+    for marker in (markers.quarantine, markers.release, markers.resync):
+        marker.remove()

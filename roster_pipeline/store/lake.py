@@ -5,8 +5,9 @@ Each fetch lands one immutable *batch*: ``lake/<endpoint>/district=<id>/<batch_i
 so a fetch that fails half-way leaves nothing a publish could pick up. Batch ids sort by time, and the DuckDB
 publish applies every batch it has not applied yet, in order — the lake is the log, DuckDB the state.
 
-Watermarks and sync-run records live here as small files (fetch assets never open DuckDB, so many districts
-fetch in parallel); the publish mirrors them into ``ops.watermarks`` and ``ops.sync_runs``.
+Watermarks and sync-run records are small files in each district's state folder (see district_state.py): fetch
+assets never open DuckDB, so many districts fetch in parallel. The publish mirrors them into ``ops.watermarks``
+and ``ops.sync_runs``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import orjson
 import polars as pl
 
 from roster_pipeline.oneroster.flatten import lake_schema
+from roster_pipeline.store.district_state import DistrictState, write_atomic
 from roster_pipeline.store.process_owners import owner_gone, owner_record
 
 BATCH_MANIFEST = "_batch.json"
@@ -100,7 +102,7 @@ class BatchWriter:
         self.lake, self.endpoint, self.district_id, self.batch_id = lake, endpoint, district_id, batch_id
         self.tmp_path = lake.district_dir(endpoint, district_id) / f".tmp-{batch_id}"
         self.tmp_path.mkdir(parents=True, exist_ok=True)
-        (self.tmp_path / BATCH_OWNER).write_bytes(orjson.dumps(owner_record()))
+        write_atomic(self.tmp_path / BATCH_OWNER, orjson.dumps(owner_record()))
         self._buffer: list[pl.DataFrame] = []
         self._buffered = 0
         self._parts = 0
@@ -168,8 +170,9 @@ class Lake:
     def district_dir(self, endpoint: str, district_id: str) -> Path:
         return self.root / endpoint / f"district={district_id}"
 
-    def state_dir(self, district_id: str) -> Path:
-        return self.root / "_state" / f"district={district_id}"
+    def state(self, district_id: str) -> DistrictState:
+        """The district's state folder: watermarks, run records, markers and logs."""
+        return DistrictState(self.root, district_id)
 
     def new_batch(self, endpoint: str, district_id: str) -> BatchWriter:
         return BatchWriter(self, endpoint, district_id, new_batch_id())
@@ -247,38 +250,23 @@ class Lake:
         return removed
 
     def watermark(self, district_id: str, endpoint: str) -> str | None:
-        state = self._read_state(district_id, endpoint)
+        state = self.state(district_id).watermark(endpoint).read()
         return state.get("watermark") if state else None
 
     def set_watermark(self, district_id: str, endpoint: str, watermark: str, batch_id: str) -> None:
         state = {"watermark": watermark, "batch_id": batch_id, "updated_at": now_iso()}
-        write_atomic(self._watermark_dir(district_id) / f"{endpoint}.json", orjson.dumps(state))
+        self.state(district_id).watermark(endpoint).write(state)
 
     def watermarks(self, district_id: str) -> dict[str, dict[str, Any]]:
-        folder = self._watermark_dir(district_id)
-        if not folder.exists():
-            return {}
-        return {p.stem: orjson.loads(p.read_bytes()) for p in sorted(folder.glob("*.json"))}
-
-    def _watermark_dir(self, district_id: str) -> Path:
-        # Its own folder: the state folder also holds capability reports, quarantine and bundle logs.
-        return self.state_dir(district_id) / "watermarks"
-
-    def _read_state(self, district_id: str, endpoint: str) -> dict[str, Any] | None:
-        path = self._watermark_dir(district_id) / f"{endpoint}.json"
-        return orjson.loads(path.read_bytes()) if path.exists() else None
+        return self.state(district_id).watermarks()
 
     def record_run(self, run: SyncRunRecord) -> None:
         """Keep a fetch attempt's record (one file per attempt: parallel fetches never share a file)."""
-        folder = self.state_dir(run.district_id) / "runs"
-        name = f"{run.started_at.replace(':', '')}-{run.endpoint}-{uuid.uuid4().hex[:8]}.json"
-        write_atomic(folder / name, orjson.dumps(asdict(run)))
+        self.state(run.district_id).new_run_record(run.started_at, run.endpoint).write(asdict(run))
 
     def run_records(self, district_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
-        folder = self.state_dir(district_id) / "runs"
-        if folder.exists():
-            for path in sorted(folder.glob("*.json")):
-                yield path.name, orjson.loads(path.read_bytes())
+        """(file name, record) of the district's fetch attempts, oldest first."""
+        return self.state(district_id).run_records()
 
 
 def _abandoned(tmp_batch: Path) -> bool:
@@ -289,7 +277,7 @@ def _abandoned(tmp_batch: Path) -> bool:
             return time.time() - tmp_batch.stat().st_mtime > ABANDONED_AFTER_S
         except FileNotFoundError:  # committed or removed meanwhile
             return False
-    except orjson.JSONDecodeError:  # being written right now, or its writer killed while writing it: judge by age
+    except orjson.JSONDecodeError:  # left half-written by an older version's killed writer: judge by age
         return time.time() - tmp_batch.stat().st_mtime > ABANDONED_AFTER_S
 
 
@@ -305,10 +293,3 @@ def _instant(text: str | None) -> datetime | None:
 def now_iso(timespec: str = "microseconds") -> str:
     """The current UTC instant as ISO-8601 with a `Z`, the form every timestamp we write takes."""
     return datetime.now(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
-
-
-def write_atomic(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_bytes(content)
-    os.replace(tmp, path)

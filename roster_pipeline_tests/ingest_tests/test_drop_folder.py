@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import orjson
 import pytest
 
 from roster_pipeline.ingest.csv_drops import fetch_csv_endpoint
@@ -63,7 +62,7 @@ def test_unimported_bundles_older_than_the_newest_bulk_are_skipped(tmp_path, lak
     assert outcome.mode_reason == "bundles applied: c-bulk.zip (bulk)"
     assert "a-bulk skipped (superseded by bulk bundle c-bulk.zip)" in outcome.note
     assert [b.mode for b in lake.batches("orgs", "pine")] == ["full"]
-    log = orjson.loads((lake.state_dir("pine") / "bundles" / "orgs.json").read_bytes())
+    log = lake.state("pine").import_log("orgs").read()
     assert [(e["name"], e["outcome"]) for e in log] == [
         ("a-bulk", "skipped"),
         ("b-delta", "skipped"),

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import orjson
 import pytest
 
 from roster_pipeline.app.cli import main
 from roster_pipeline.ingest.endpoint_fetch import fetch_endpoint
 from roster_pipeline.ingest.probe import (
-    capabilities_path,
     format_report,
     load_capabilities,
     probe_district,
@@ -78,7 +76,7 @@ def test_the_check_command_prints_and_stores_the_report_of_a_12_district(world, 
     out = capsys.readouterr().out
     assert "provider generic — OneRoster 1.2" in out and "roster.readonly" in out
     assert "demographics" in out and "stored " in out
-    stored = orjson.loads(capabilities_path(Lake(world.data_dir / "lake"), "yew").read_bytes())
+    stored = Lake(world.data_dir / "lake").state("yew").capabilities.read()
     assert stored["endpoints"]["users"]["filter_works"] is True and stored["version"] == "1.2"
     assert main(["check", "nope"]) == 2
 

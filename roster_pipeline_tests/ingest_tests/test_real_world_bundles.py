@@ -12,7 +12,6 @@ import zipfile
 from pathlib import Path
 
 import duckdb
-import orjson
 import pytest
 import yaml
 
@@ -152,7 +151,7 @@ def test_the_drop_folder_says_how_it_read_a_blank_manifest_value_in_the_note_run
     assert outcome.note == f"moodle: bulk users.csv, 3 records; {USER_PROFILES_NOTE}"
     [(_, run)] = [(at, run) for at, run in lake.run_records("pine") if run["endpoint"] == "users"]
     assert run["extra"]["manifest_notes"] == [USER_PROFILES_NOTE]
-    [entry] = orjson.loads((lake.state_dir("pine") / "bundles" / "users.json").read_bytes())
+    [entry] = lake.state("pine").import_log("users").read()
     assert (entry["outcome"], entry["mode"], entry["notes"]) == ("imported", "bulk", [USER_PROFILES_NOTE])
 
 

@@ -9,7 +9,6 @@ import zipfile
 from pathlib import Path
 
 import duckdb
-import orjson
 import pytest
 import yaml
 
@@ -79,13 +78,12 @@ def fetch(district, endpoint: str, lake, run_id: str):
 
 
 def import_log(lake, endpoint: str) -> list[tuple[str, str]]:
-    entries = orjson.loads((lake.state_dir("pine") / "bundles" / f"{endpoint}.json").read_bytes())
+    entries = lake.state("pine").import_log(endpoint).read()
     return [(entry["name"], entry["outcome"]) for entry in entries]
 
 
 def refusals(lake) -> list[dict]:
-    folder = lake.state_dir("pine") / "bundles" / "refused"
-    return [orjson.loads(path.read_bytes()) for path in sorted(folder.glob("*.json"))]
+    return lake.state("pine").refusals()
 
 
 @pytest.mark.parametrize("fault", FAULTS)
