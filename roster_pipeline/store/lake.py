@@ -196,8 +196,8 @@ class Lake:
             held=tuple(manifest.get("held") or ()),
         )
 
-    def batches(self, endpoint: str, district_id: str, after: str | None = None) -> list[Batch]:
-        """Complete batches in landing order, optionally only those after a batch id."""
+    def batches(self, endpoint: str, district_id: str) -> list[Batch]:
+        """Complete batches in landing order."""
         folder = self.district_dir(endpoint, district_id)
         if not folder.exists():
             return []
@@ -209,7 +209,7 @@ class Lake:
                 found.append(self.read_batch(path))
             except FileNotFoundError:  # not committed (no manifest), or pruned while we listed
                 continue
-        return [b for b in found if after is None or b.batch_id > after]
+        return found
 
     def live_ids(self, endpoint: str, district_id: str) -> set[str]:
         """The sourcedIds whose newest landed observation is active: what a full sync that does not see them
