@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from roster_pipeline.config.registry import CsvSource, DistrictConfig
+from roster_pipeline.config.settings import Settings
 from roster_pipeline.ingest.fetch_runs import FetchOutcome, record_fetch_run
 from roster_pipeline.ingest.side_files import Items, SideFileLedger, changed_users, relanded_users
 from roster_pipeline.oneroster.csv_bundle import open_bundle
@@ -293,8 +294,14 @@ def plan_bundle(ref: BundleRef, endpoint: str, refusals: RefusalLog, run_id: str
         return PlannedBundle(ref, None, refusals.record(ref, str(error), run_id))
 
 
-def drop_folder(district: DistrictConfig, lake: Lake, log: Callable[[str], None]) -> Path:
-    """The district's local drop folder; for SFTP, the inbox ``<data>/inbox/<district>/`` after mirroring."""
+def default_inbox(lake: Lake) -> Path:
+    """The SFTP inbox of the data folder a lake is in (``Settings.lake_dir``), for callers that have only the lake."""
+    return Settings.from_env(lake.root.parent).inbox_dir
+
+
+def drop_folder(district: DistrictConfig, inbox: Path, log: Callable[[str], None]) -> Path:
+    """The district's local drop folder; for SFTP, its folder of the ``inbox`` (``Settings.inbox_dir``), after
+    mirroring."""
     source = district.source
     if not isinstance(source, CsvSource):
         raise TypeError(f"district '{district.id}' has a {source.kind} source, not CSV bundles")
@@ -303,9 +310,9 @@ def drop_folder(district: DistrictConfig, lake: Lake, log: Callable[[str], None]
     assert source.sftp is not None  # the registry requires path or sftp
     from roster_pipeline.ingest.sftp_inbox import mirror_sftp_bundles
 
-    inbox = lake.root.parent / "inbox" / district.id  # the lake lives at <data>/lake
-    mirror_sftp_bundles(district, source.sftp, inbox, log=log)
-    return inbox
+    mirrored = inbox / district.id
+    mirror_sftp_bundles(district, source.sftp, mirrored, log=log)
+    return mirrored
 
 
 def fetch_csv_endpoint(
@@ -315,13 +322,15 @@ def fetch_csv_endpoint(
     *,
     run_id: str,
     full: bool = False,
+    inbox: Path | None = None,
     log: Callable[[str], None] = lambda message: None,
 ) -> FetchOutcome:
     """Apply the district's new CSV bundles to one endpoint: one lake batch and one run record per bundle.
 
     Malformed rows are counted and described in the note and the run record. A bundle that cannot be read (bad
     manifest, unsafe zip, unreadable file) is recorded as refused and fails the run that meets it, leaving the
-    bundles before it applied; later runs go on without it, but fail while bundles after it are held.
+    bundles before it applied; later runs go on without it, but fail while bundles after it are held. An SFTP
+    source is mirrored into ``inbox`` (default: the one beside the lake) first.
     """
     outcome = FetchOutcome(district.id, endpoint, True, "none", "no new bundle")
     if endpoint not in district.endpoints:
@@ -329,7 +338,7 @@ def fetch_csv_endpoint(
         return outcome
     started, started_at = time.monotonic(), now_iso("milliseconds")
     try:
-        folder = drop_folder(district, lake, log)
+        folder = drop_folder(district, inbox or default_inbox(lake), log)
         imports = ImportLog(lake, district.id, endpoint)
         refusals = RefusalLog(lake, district.id)
         planned = [plan_bundle(ref, endpoint, refusals, run_id) for ref in find_bundles(folder)]

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from roster_pipeline.config.registry import DistrictConfig, RestSource
@@ -120,17 +121,19 @@ def fetch_endpoint(
     run_id: str,
     full: bool = False,
     client_factory: Callable[[DistrictConfig], OneRosterClient] = rest_client_for,
+    inbox: Path | None = None,
     log: Callable[[str], None] = lambda message: None,
 ) -> FetchOutcome:
     """Stream one endpoint of a district into a new lake batch and advance its watermark.
 
     A failure leaves no batch (the partial one is discarded) and records a failed run; the previous
-    watermark stays, so the next run re-reads what this one missed.
+    watermark stays, so the next run re-reads what this one missed. ``inbox`` is where an SFTP district's
+    bundles are mirrored (``Settings.inbox_dir``; default: the one beside the lake).
     """
     if district.source.kind == "csv":
         # No forced re-import after a quarantine: the refused batches are still in the lake for the next publish
         # (release or discard decides), and re-importing the same bundles would only refuse them again.
-        return fetch_csv_endpoint(district, endpoint, lake, run_id=run_id, full=full, log=log)
+        return fetch_csv_endpoint(district, endpoint, lake, run_id=run_id, full=full, inbox=inbox, log=log)
     version = rest_source_of(district).version
     capabilities = load_capabilities(lake, district.id)
     choice = choose_mode(district, endpoint, lake, full_requested=full, capabilities=capabilities)
