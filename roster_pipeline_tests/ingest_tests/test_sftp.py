@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncssh
 import pytest
 
-from roster_pipeline.ingest.csv_drops import fetch_csv_endpoint
+from roster_pipeline.config.settings import Settings
+from roster_pipeline.ingest.csv_drops import default_inbox, fetch_csv_endpoint
 from roster_pipeline.ingest.sftp_inbox import SftpError
 from roster_pipeline.oneroster.csv_manifest import BundleError
 from roster_pipeline.sandbox.csv_export import write_csv_bundle
@@ -49,6 +50,20 @@ def test_password_auth_with_known_hosts_entry_downloads_and_lands_a_bulk_bundle(
     inbox = lake.root.parent / "inbox" / "cedar"
     assert sorted(p.name for p in inbox.iterdir() if not p.name.startswith(".")) == ["cedar-1.zip"]
     assert (inbox / "cedar-1.zip").stat().st_mtime == 1_000  # the server's time, which orders bundles
+
+
+def test_the_inbox_is_the_settings_one_when_a_caller_passes_it(sftp_server, lake, synthetic, monkeypatch, tmp_path):
+    monkeypatch.setenv("CEDAR_SFTP_PASSWORD", sftp_server.password)
+    set_mtime(write_csv_bundle(synthetic, sftp_server.root / "drop" / "cedar-1.zip", as_zip=True), 1_000)
+    district = csv_district(
+        "cedar",
+        sftp_source(sftp_server, password_env="CEDAR_SFTP_PASSWORD", known_hosts=sftp_server.known_hosts_line()),
+    )
+    settings = Settings.from_env(tmp_path / "elsewhere")
+    fetch_csv_endpoint(district, "orgs", lake, run_id="run-1", inbox=settings.inbox_dir)
+    assert (settings.inbox_dir / "cedar" / "cedar-1.zip").exists()
+    assert not (lake.root.parent / "inbox").exists()
+    assert default_inbox(lake) == Settings.from_env(lake.root.parent).inbox_dir == lake.root.parent / "inbox"
 
 
 def test_key_auth_with_pinned_fingerprint_applies_bulk_then_delta_and_skips_seen_bundles(sftp_server, lake, synthetic):
