@@ -13,7 +13,7 @@ import duckdb
 from roster_pipeline.defs.asset_keys import roster_asset_key
 from roster_pipeline.defs.resources import RosterSettings
 from roster_pipeline.store.freshness import stale_districts
-from roster_pipeline.store.warehouse import load_sql
+from roster_pipeline.store.sql_files import load_sql
 
 CHECKS_SQL = load_sql("checks")
 

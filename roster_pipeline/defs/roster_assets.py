@@ -7,37 +7,11 @@ from roster_pipeline.defs.asset_checks import DATA_CHECK_SPECS, evaluate_data_ch
 from roster_pipeline.defs.asset_keys import fetch_asset_key, roster_asset_key
 from roster_pipeline.defs.partitions import district_partitions
 from roster_pipeline.defs.resources import RosterSettings
+from roster_pipeline.store.catalogue import DERIVED_SOURCES, DERIVED_TABLES, ROSTER_TABLES, TABLE_SOURCES
+from roster_pipeline.store.derived_tables import SchoolSettings
 from roster_pipeline.store.guard import DistrictQuarantined, GuardPolicy, GuardReport
-from roster_pipeline.store.warehouse import DERIVED_TABLES, ROSTER_TABLES, SchoolSettings
 
 ROSTER_POOL = "roster_duckdb"
-
-# Which endpoints feed each analyst table (the lineage the UI draws).
-TABLE_SOURCES: dict[str, tuple[str, ...]] = {
-    "orgs": ("orgs",),
-    "schools": ("orgs",),
-    "academic_sessions": ("academicSessions",),
-    "users": ("users",),
-    "students": ("users",),
-    "teachers": ("users",),
-    "guardians": ("users",),
-    "user_orgs": ("users", "orgs"),
-    "user_agents": ("users",),
-    "classes": ("classes",),
-    "courses": ("courses",),
-    "enrollments": ("enrollments",),
-    "demographics": ("demographics",),
-}
-
-
-# Which roster tables feed each derived table.
-DERIVED_SOURCES: dict[str, tuple[str, ...]] = {
-    "guardian_student_links": ("users", "user_agents"),
-    "student_schools": ("students", "user_orgs", "enrollments", "classes", "schools"),
-    "school_mappings": ("schools", "student_schools", "guardian_student_links", "classes"),
-    "student_contacts": ("students", "guardians", "guardian_student_links", "school_mappings"),
-    "guardian_link_history": ("guardian_student_links",),
-}
 
 DERIVED_DESCRIPTIONS = {
     "guardian_student_links": "Who may sign a student out: a link counts when either side's `agents` declares "

@@ -1,5 +1,6 @@
 -- Derived tables for one district, rebuilt inside the district's publish transaction.
 -- Parameters: $district, $published_at (the publish instant, used for link history intervals).
+-- A block named for a derived table builds it and names, in `-- sources:`, the tables it is computed from.
 
 -- name: school_settings
 -- The registry's `schools` section, copied in so school_mappings and student_contacts can join it.
@@ -10,7 +11,8 @@ INSERT INTO ops.district_settings VALUES ($district, $default_enabled);
 -- name: insert_school_setting
 INSERT INTO ops.school_settings VALUES ($district, $sourced_id, $site_id, $enabled);
 
--- name: guardian_links
+-- name: guardian_student_links
+-- sources: users, user_agents
 -- A link counts when either side declares it (the student's agents or the guardian's agents) and both
 -- users exist in this district, are active and not deleted. Everything else lands in
 -- guardian_link_exclusions with its reason, so a check can count and name it.
@@ -69,7 +71,8 @@ SELECT district_id, student_sourced_id, guardian_sourced_id, g_role AS relations
        TRY_CAST(valid_until_text AS DATE) AS valid_until
 FROM joined;
 
--- name: link_history
+-- name: guardian_link_history
+-- sources: guardian_student_links
 -- Close intervals of links that no longer hold; open one for each link that holds and has no open interval.
 UPDATE guardian_link_history
 SET valid_to = $published_at

@@ -1,13 +1,19 @@
 -- Derived analyst views over the state tables. They hold no state of their own, so they are always
 -- consistent with the tables of the last publish.
+-- One block per view. A derived table (a Dagster asset) names the tables it is computed from in its
+-- `-- sources:` line; guardian_student_links and guardian_link_history name theirs in derived.sql, where they are
+-- built. The views without one are helpers, not assets.
 
--- name: views
+-- name: guardian_student_links
 CREATE OR REPLACE VIEW guardian_student_links AS
     SELECT * EXCLUDE (excluded_reason) FROM guardian_student_links_all WHERE excluded_reason IS NULL;
 
+-- name: guardian_link_exclusions
 CREATE OR REPLACE VIEW guardian_link_exclusions AS
     SELECT * FROM guardian_student_links_all WHERE excluded_reason IS NOT NULL;
 
+-- name: student_schools
+-- sources: students, user_orgs, enrollments, classes, schools
 -- A student's schools from the user's own `orgs` and from the schools of classes they are enrolled in.
 -- The primary school is OneRoster 1.2's primaryOrg when it is one of the student's schools. Otherwise (1.1
 -- has no primary-school field) a student with exactly one school has it as primary, and a student in
@@ -40,6 +46,8 @@ SELECT district_id, student_sourced_id, school_sourced_id, via,
 FROM per_school
 WINDOW student AS (PARTITION BY district_id, student_sourced_id);
 
+-- name: school_mappings
+-- sources: schools, student_schools, guardian_student_links, classes
 CREATE OR REPLACE VIEW school_mappings AS
 SELECT s.district_id,
        s.sourced_id AS school_sourced_id,
@@ -60,6 +68,7 @@ FROM schools s
 LEFT JOIN ops.school_settings ss ON ss.district_id = s.district_id AND ss.sourced_id = s.sourced_id
 LEFT JOIN ops.district_settings ds ON ds.district_id = s.district_id;
 
+-- name: students_in_enabled_schools
 -- Students seen by products: active, and in at least one enabled school (a student with no school at all
 -- is kept, since nothing says their school is disabled).
 CREATE OR REPLACE VIEW students_in_enabled_schools AS
@@ -74,6 +83,8 @@ WHERE EXISTS (
         SELECT 1 FROM student_schools x WHERE x.district_id = st.district_id AND x.student_sourced_id = st.sourced_id
     );
 
+-- name: student_contacts
+-- sources: students, guardians, guardian_student_links, school_mappings
 -- The front-desk contact card: one row per (student, linked guardian) with how to reach the guardian.
 CREATE OR REPLACE VIEW student_contacts AS
 SELECT st.district_id,

@@ -1,0 +1,38 @@
+"""What one district's publish applied, for asset metadata and the CLI summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from roster_pipeline.store.guard import GuardReport
+from roster_pipeline.store.lake import Batch
+
+
+@dataclass
+class EndpointPublish:
+    endpoint: str
+    batches: int = 0
+    records: int = 0
+    tombstoned: int = 0
+    held: int = 0  # unseen records a full batch could not confirm gone, so kept
+
+
+@dataclass
+class PublishResult:
+    """What one district's publish applied, for asset metadata and the CLI summary."""
+
+    district_id: str
+    endpoints: dict[str, EndpointPublish] = field(default_factory=dict)
+    row_counts: dict[str, int] = field(default_factory=dict)
+    runs_imported: int = 0
+    malformed: int = 0
+    guard: GuardReport = field(default_factory=GuardReport)
+    released: bool = False
+    superseded: list[Batch] = field(default_factory=list)
+    pruned: int = 0
+    cleaned: list[str] = field(default_factory=list)  # leftovers of killed publishes removed first
+    applied: list[Batch] = field(default_factory=list)  # the batches this publish applied (or a quarantine refused)
+
+    @property
+    def batches(self) -> int:
+        return sum(e.batches for e in self.endpoints.values())
