@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,16 @@ def no_leftover_dagster_instance() -> Iterator[None]:
     undefined DagsterInstance weakref")."""
     with set_defs_state_storage(None):
         yield
+
+
+@pytest.fixture(autouse=True)
+def environment_restored() -> Iterator[None]:
+    """Each test starts from the same environment: commands under test set `DAGSTER_HOME` for their own process
+    (`ensure_dagster_home`), which must not point a later test at a temporary folder that is gone."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture
