@@ -38,6 +38,7 @@ def build_fetch_asset(spec: EndpointSpec) -> dg.AssetsDefinition:
             run_id=context.run.run_id,
             full=full,
             log=context.log.info,
+            inbox=settings.paths.inbox_dir,
         )
         context.log.info(
             f"{district.id} {spec.name}: {outcome.mode} ({outcome.mode_reason}), {outcome.records} records, "

@@ -22,13 +22,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from roster_pipeline.config.registry_schema import GUARD_DEFAULTS
 from roster_pipeline.store.lake import Batch, Lake
 
-DEFAULT_MAX_REMOVED_SHARE = 0.10
-DEFAULT_MAX_MALFORMED = 100
-# Clever holds a sync when more than 75% of records would be updated; a school-year rollover can change that
-# many enrollments, which is exactly when a person should look before it publishes.
-DEFAULT_MAX_CHANGED_SHARE = 0.75
 # Updates are routine: below this many active records a changed share says nothing (3 of 4 users edited is a
 # normal day for a tiny district), so the change limits start here. Removal limits apply at any size.
 MIN_RECORDS_FOR_CHANGE_SHARE = 20
@@ -36,15 +32,16 @@ MIN_RECORDS_FOR_CHANGE_SHARE = 20
 
 @dataclass(frozen=True)
 class GuardPolicy:
-    """The limits a publish must stay within. Removed shares default to ``max_removed_share``."""
+    """The limits a publish must stay within (defaults: the registry's `GuardSettings`). Removed shares default to
+    ``max_removed_share``."""
 
-    max_removed_share: float = DEFAULT_MAX_REMOVED_SHARE
-    max_malformed: int = DEFAULT_MAX_MALFORMED
+    max_removed_share: float = GUARD_DEFAULTS.max_removed_share
+    max_malformed: int = GUARD_DEFAULTS.max_malformed
     released: bool = False
-    max_students_removed: float | None = None
-    max_links_removed: float | None = None
-    max_users_changed: float = DEFAULT_MAX_CHANGED_SHARE
-    max_enrollments_changed: float = DEFAULT_MAX_CHANGED_SHARE
+    max_students_removed: float | None = GUARD_DEFAULTS.max_students_removed
+    max_links_removed: float | None = GUARD_DEFAULTS.max_links_removed
+    max_users_changed: float = GUARD_DEFAULTS.max_users_changed
+    max_enrollments_changed: float = GUARD_DEFAULTS.max_enrollments_changed
 
     def limits(self) -> dict[str, float]:
         """Each measured share's limit, by what it measures."""
