@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 
+from roster_pipeline.config.settings import Settings
 from roster_pipeline.store.catalogue import DERIVED_TABLES, ROSTER_TABLES
 from roster_pipeline.store.derived_tables import SchoolSettings, rebuild_derived, rebuild_links
 from roster_pipeline.store.guard import (
@@ -48,10 +49,11 @@ class RosterWarehouse:
     """Owns the work database and the published ``roster.duckdb`` under a data folder."""
 
     def __init__(self, data_dir: Path, lake: Lake | None = None) -> None:
-        self.data_dir = Path(data_dir)
-        self.lake = lake or Lake(self.data_dir / "lake")  # Settings.lake_dir
-        self.work_path = self.data_dir / "work" / "roster-build.duckdb"  # Settings.work_path
-        self.published_path = self.data_dir / "roster.duckdb"  # Settings.roster_path
+        paths = Settings.from_env(data_dir)
+        self.data_dir = paths.data_dir
+        self.lake = lake or Lake(paths.lake_dir)
+        self.work_path = paths.work_path
+        self.published_path = paths.roster_path
 
     def publish_district(
         self, district_id: str, schools: SchoolSettings | None = None, guard: GuardPolicy | None = None
