@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from roster_pipeline.defs.asset_checks import DATA_CHECKS
+from roster_pipeline.defs.endpoint_assets import FETCH_STEP
 from roster_pipeline.oneroster import ENDPOINT_NAMES
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 ROSTER_STEP = "roster_tables"
 _DATA_CHECKS = {check.name: check for check in DATA_CHECKS}
 # The fetch reports a long endpoint every 20 pages ("<district> <endpoint>: <n> records, <p> pages").
-_RUNNING_COUNT = re.compile(r": (\d+) records, \d+ pages$")
+_RUNNING_COUNT = re.compile(r" (\w+): (\d+) records, \d+ pages$")
 _HEADINGS = {"academicSessions": "sessions"}
 
 
@@ -92,21 +93,22 @@ class SyncBoard:
         return lambda log: self._observe(row, log)
 
     def _observe(self, row: _DistrictRow, log: RunLog) -> None:
-        endpoint = _endpoint(log.step_key)
         event = log.event
         if event is None:
-            if endpoint and (match := _RUNNING_COUNT.search(log.message)):
-                row.cells[endpoint] = Spinner("dots", Text(f"{int(match[1]):,}"), style="yellow")
+            if (match := _RUNNING_COUNT.search(log.message)) and match[1] in ENDPOINT_NAMES:
+                row.cells[match[1]] = Spinner("dots", Text(f"{int(match[2]):,}"), style="yellow")
             return
         if event.event_type == dg.DagsterEventType.STEP_START:
-            if endpoint:
-                row.cells[endpoint] = Spinner("dots", style="yellow")
+            if log.step_key == FETCH_STEP:  # the district's endpoints are fetched side by side
+                for endpoint in ENDPOINT_NAMES:
+                    row.cells[endpoint] = Spinner("dots", style="yellow")
             elif log.step_key == ROSTER_STEP:
                 row.roster = Spinner("dots", Text("publishing"), style="yellow")
-        elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION and endpoint:
+        elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             materialization = event.step_materialization_data.materialization
-            values = {key: value.value for key, value in materialization.metadata.items()}
-            row.cells[endpoint] = _fetched(values)
+            if landed := _landed_endpoint(materialization.asset_key):
+                values = {key: value.value for key, value in materialization.metadata.items()}
+                row.cells[landed] = _fetched(values)
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.asset_check_evaluation_data
             if evaluation.passed:
@@ -116,8 +118,10 @@ class SyncBoard:
             else:
                 row.failed += 1
         elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
-            if endpoint:
-                row.cells[endpoint] = Text("failed", style="bold red")
+            if log.step_key == FETCH_STEP:  # what did not land by now failed
+                for endpoint, cell in row.cells.items():
+                    if isinstance(cell, Spinner):
+                        row.cells[endpoint] = Text("failed", style="bold red")
             elif log.step_key == ROSTER_STEP:
                 row.roster = Text("failed", style="bold red")
 
@@ -185,9 +189,16 @@ class SyncBoard:
 
 
 def _endpoint(step_key: str | None) -> str | None:
-    """The endpoint a fetch step lands (`oneroster__users` → users)."""
+    """The endpoint a step error concerns (`oneroster__users` → users: see `sync.failed_endpoints`)."""
     if step_key and step_key.startswith("oneroster__"):
         return step_key.removeprefix("oneroster__")
+    return None
+
+
+def _landed_endpoint(key: dg.AssetKey | None) -> str | None:
+    """The endpoint a materialised fetch asset holds (`oneroster/users` → users)."""
+    if key is not None and len(key.path) == 2 and key.path[0] == "oneroster":
+        return key.path[1]
     return None
 
 

@@ -16,7 +16,8 @@ from rich.text import Text
 
 from roster_pipeline.app.progress import RunLog, SyncBoard, findings, listening_logger, terminal
 from roster_pipeline.app.sync_results import CheckOutcome, SyncResult
-from roster_pipeline.defs.endpoint_assets import fetch_assets
+from roster_pipeline.defs.asset_keys import fetch_asset_key
+from roster_pipeline.defs.endpoint_assets import FETCH_STEP, oneroster_endpoints
 from roster_pipeline.defs.partitions import ensure_district_partitions
 from roster_pipeline.defs.resources import RosterSettings
 from roster_pipeline.defs.roster_assets import ROSTER_POOL, roster_tables
@@ -99,8 +100,15 @@ def sync_district(
             )
     if not outcome.success:
         failures = [e for e in outcome.all_events if e.is_step_failure]
-        result.error = "; ".join(failure_message(e) for e in failures) or "run failed"
-        result.step_errors = {e.step_key or "": failure_cause(e) for e in failures}
+        messages, result.step_errors = [], {}
+        for failure in failures:
+            if failed := failed_endpoints(failure):  # the fetch step: each failed endpoint on its own
+                result.step_errors.update(failed)
+                messages += [f"{key}: {cause}" for key, cause in failed.items()]
+            else:
+                result.step_errors[failure.step_key or ""] = failure_cause(failure)
+                messages.append(failure_message(failure))
+        result.error = "; ".join(messages) or "run failed"
     if watch.gave_up:  # the execution ended on SlotWaitTimeout and reported it as its own failure
         _fail_own_runs(instance, tags[PID_TAG], watch.gave_up)
         result.success, result.error = False, watch.gave_up
@@ -123,7 +131,7 @@ def _materialize(
         loggers["progress"] = listening_logger(listener)
         logger_config["progress"] = {}
     defs = dg.Definitions(
-        assets=[*fetch_assets, roster_tables],
+        assets=[oneroster_endpoints, roster_tables],
         jobs=[dg.define_asset_job(SYNC_JOB_NAME)],
         resources={"settings": settings},
         loggers=loggers,
@@ -138,6 +146,16 @@ def _materialize(
             raise_on_error=False,
             tags=tags,
         )
+
+
+def failed_endpoints(failure: dg.DagsterEvent) -> dict[str, str]:
+    """The endpoints a failed fetch step names (see `oneroster_endpoints`), each by its asset key as a step key
+    would name it (`oneroster__users`), with its error; empty for any other failure."""
+    data = failure.step_failure_data.user_failure_data if failure.step_failure_data else None
+    named = data.metadata.get("failed_endpoints") if data and failure.step_key == FETCH_STEP else None
+    if named is None or not isinstance(named.value, dict):
+        return {}
+    return {fetch_asset_key(endpoint).to_python_identifier(): str(error) for endpoint, error in named.value.items()}
 
 
 def _fail_own_runs(instance: dg.DagsterInstance, pid_tag: str, reason: str) -> str:

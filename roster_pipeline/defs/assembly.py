@@ -17,7 +17,7 @@ from roster_pipeline.defs.automation import (
     nightly_delta_sync,
     weekly_full_reconciliation,
 )
-from roster_pipeline.defs.endpoint_assets import fetch_assets
+from roster_pipeline.defs.endpoint_assets import oneroster_endpoints
 from roster_pipeline.defs.resources import RosterSettings
 from roster_pipeline.defs.roster_assets import roster_tables
 
@@ -31,7 +31,7 @@ def with_roster_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
 
 
 defs = dg.Definitions(
-    assets=[*fetch_assets, *dg.map_asset_specs(with_roster_freshness, [roster_tables])],
+    assets=[oneroster_endpoints, *dg.map_asset_specs(with_roster_freshness, [roster_tables])],
     asset_checks=[districts_fresh],
     jobs=[district_sync_job, freshness_check_job],
     schedules=[nightly_delta_sync, weekly_full_reconciliation, freshness_check_schedule],

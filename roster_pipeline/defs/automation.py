@@ -16,8 +16,11 @@
 - `abandoned_runs_sensor` marks failed, every minute, the runs whose process was killed (they would otherwise
   hold the `roster_duckdb` slot and their district's run limit forever) and removes their half-written files.
 
-Each run is one district's whole sync (all endpoints, then its roster tables). Runs carry the tag
-`roster/provider`, which `dagster.yaml` limits per provider (so one SIS vendor is not hammered).
+Each run is one district's whole sync (all endpoints, then its roster tables) in one process: the fetch step
+lands the endpoints concurrently (see endpoint_assets.py), then the roster step publishes, so the eight
+subprocesses (each importing Dagster) of the multiprocess executor would buy nothing. The roster step still
+waits for the `roster_duckdb` pool slot: the in-process executor claims pool slots like the others. Runs carry the
+tag `roster/provider`, which `dagster.yaml` limits per provider (so one SIS vendor is not hammered).
 """
 
 from collections.abc import Callable
@@ -39,6 +42,7 @@ district_sync_job = dg.define_asset_job(
     "district_sync",
     selection=dg.AssetSelection.groups("oneroster", "roster", "derived"),
     description="A district's whole sync: every endpoint, then its roster and derived tables, with their checks.",
+    executor_def=dg.in_process_executor,
 )
 
 freshness_check_job = dg.define_asset_job(

@@ -1,4 +1,15 @@
-"""Fetch assets: one per OneRoster endpoint, built by one factory from the endpoint specs."""
+"""Fetch assets: one asset per OneRoster endpoint (its own lineage, metadata and history in the UI), all landed by
+one step that fetches a district's endpoints concurrently.
+
+DESIGN: one multi-asset rather than seven assets. Seven steps run one at a time in-process (`sync`, and the
+`district_sync` job's in-process executor), and Dagster has no executor that runs steps side by side in one
+process; a thread pool inside one step does, and the asset keys, descriptions and metadata stay per endpoint.
+"""
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import dagster as dg
 
@@ -8,14 +19,27 @@ from roster_pipeline.defs.partitions import district_partitions
 from roster_pipeline.defs.resources import RosterSettings
 from roster_pipeline.defs.run_tags import FULL_SYNC_TAG, is_full_sync
 from roster_pipeline.ingest.endpoint_fetch import fetch_endpoint
-from roster_pipeline.oneroster import ENDPOINTS_V1P1, EndpointSpec
+from roster_pipeline.ingest.fetch_runs import FetchOutcome
+from roster_pipeline.ingest.rest_sources import rest_client_for
+from roster_pipeline.oneroster import ENDPOINTS_V1P1, EndpointSpec, OneRosterClient
+
+FETCH_STEP = "oneroster_endpoints"
+# Endpoints of one district fetched at once. Each pages with up to its provider's `max_concurrency` requests, so
+# a district has at most this times that in flight; a provider tolerating fewer parallel requests gets fewer
+# endpoints at once too (see endpoint_budget).
+MAX_CONCURRENT_ENDPOINTS = 4
 
 
-def build_fetch_asset(spec: EndpointSpec) -> dg.AssetsDefinition:
-    """The `oneroster/<endpoint>` asset: streams the endpoint's pages for one district into the lake."""
+def endpoint_budget(district: DistrictConfig) -> int:
+    """How many of the district's endpoints are fetched at once: MAX_CONCURRENT_ENDPOINTS, or its provider's
+    `max_concurrency` (the parallel requests it tolerates) where that is lower."""
+    return max(1, min(MAX_CONCURRENT_ENDPOINTS, district.provider.max_concurrency))
+
+
+def fetch_spec(spec: EndpointSpec) -> dg.AssetSpec:
+    """The `oneroster/<endpoint>` asset: the endpoint's pages for one district, landed in the lake."""
     kind = "required" if spec.required else "optional"
-
-    @dg.asset(
+    return dg.AssetSpec(
         key=fetch_asset_key(spec.name),
         partitions_def=district_partitions,
         group_name="oneroster",
@@ -28,48 +52,83 @@ def build_fetch_asset(spec: EndpointSpec) -> dg.AssetsDefinition:
             "the provider's filter does not work."
         ),
     )
-    def fetch(context: dg.AssetExecutionContext, settings: RosterSettings) -> dg.MaterializeResult:
-        district = settings.registry().district(context.partition_key)
-        full = is_full_sync(context.run.tags)
-        outcome = fetch_endpoint(
-            district,
-            spec.name,
-            settings.lake(),
-            run_id=context.run.run_id,
-            full=full,
-            log=context.log.info,
-            inbox=settings.paths.inbox_dir,
-        )
-        context.log.info(
-            f"{district.id} {spec.name}: {outcome.mode} ({outcome.mode_reason}), {outcome.records} records, "
-            f"{outcome.pages} pages" + (f" — {outcome.note}" if outcome.note else "")
-        )
-        metadata: dict[str, dg.RawMetadataValue] = {
-            "offered": outcome.offered,
-            "mode": outcome.mode,
-            "mode_reason": outcome.mode_reason,
-            "records": outcome.records,
-            "pages": outcome.pages,
-            "bytes": outcome.bytes,
-            "watermark_used": outcome.watermark_from or "none",
-            "watermark_next": outcome.watermark_to or "unchanged",
-            "batch_id": outcome.batch_id or "none",
-            "duration_s": outcome.duration_s,
-            "malformed": outcome.malformed,
-        }
-        if outcome.note:
-            metadata["note"] = outcome.note
-        if outcome.confirmations:
-            metadata["confirmations"] = dg.MetadataValue.json(outcome.confirmations)
-            if held := outcome.confirmations.get("held"):
-                context.log.warning(
-                    f"district '{district.id}', endpoint {spec.name}: {held} records not served by this full sync "
-                    f"are kept until confirmed gone ({outcome.confirmations.get('held_reason')})"
-                )
-        metadata.update(provider_metadata(district, spec.name))
-        return dg.MaterializeResult(metadata=metadata)
 
-    return fetch
+
+@dg.multi_asset(specs=[fetch_spec(spec) for spec in ENDPOINTS_V1P1], can_subset=True, name=FETCH_STEP)
+def oneroster_endpoints(context: dg.AssetExecutionContext, settings: RosterSettings) -> Iterator[dg.MaterializeResult]:
+    """Stream the selected endpoints of one district into the lake, `endpoint_budget` of them at once.
+
+    Each endpoint is materialised as it lands. One that fails is not materialised and fails the step once the
+    others have landed (their batches wait in the lake for the next publish); the error names every failed one.
+    """
+    district = settings.registry().district(context.partition_key)
+    selected = [spec.name for spec in ENDPOINTS_V1P1 if fetch_asset_key(spec.name) in context.selected_asset_keys]
+    budget = endpoint_budget(district)
+    context.log.info(f"{district.id}: fetching {len(selected)} endpoint(s), {budget} at once")
+    lake, inbox, full = settings.lake(), settings.paths.inbox_dir, is_full_sync(context.run.tags)
+    clients = OpenClients()
+
+    def fetch(endpoint: str, log: Callable[[str], None]) -> FetchOutcome:
+        return fetch_endpoint(
+            district, endpoint, lake, run_id=context.run.run_id, full=full, client_factory=clients, inbox=inbox, log=log
+        )
+
+    failed: dict[str, str] = {}
+    for endpoint, landed in fetch_concurrently(selected, fetch, budget, context.log.info, on_abandon=clients.close):
+        if isinstance(landed, FetchOutcome):
+            metadata = landed_metadata(context, district, landed)
+            yield dg.MaterializeResult(asset_key=fetch_asset_key(endpoint), metadata=metadata)
+        else:
+            failed[endpoint] = endpoint_error(district, endpoint, landed)
+            context.log.error(failed[endpoint])
+    if failed:
+        landed_count = len(selected) - len(failed)
+        raise dg.Failure(
+            description="\n".join(
+                [f"{', '.join(failed)} failed ({landed_count} of {len(selected)} endpoints landed)", *failed.values()]
+            ),
+            metadata={"failed_endpoints": dg.MetadataValue.json(failed)},
+        )
+
+
+def landed_metadata(
+    context: dg.AssetExecutionContext, district: DistrictConfig, outcome: FetchOutcome
+) -> "dict[str, dg.RawMetadataValue]":
+    """What the UI shows beside an endpoint's materialisation; logs the fetch's summary (and held records)."""
+    context.log.info(
+        f"{district.id} {outcome.endpoint}: {outcome.mode} ({outcome.mode_reason}), {outcome.records} records, "
+        f"{outcome.pages} pages" + (f" — {outcome.note}" if outcome.note else "")
+    )
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "offered": outcome.offered,
+        "mode": outcome.mode,
+        "mode_reason": outcome.mode_reason,
+        "records": outcome.records,
+        "pages": outcome.pages,
+        "bytes": outcome.bytes,
+        "watermark_used": outcome.watermark_from or "none",
+        "watermark_next": outcome.watermark_to or "unchanged",
+        "batch_id": outcome.batch_id or "none",
+        "duration_s": outcome.duration_s,
+        "malformed": outcome.malformed,
+    }
+    if outcome.note:
+        metadata["note"] = outcome.note
+    if outcome.confirmations:
+        metadata["confirmations"] = dg.MetadataValue.json(outcome.confirmations)
+        if held := outcome.confirmations.get("held"):
+            context.log.warning(
+                f"district '{district.id}', endpoint {outcome.endpoint}: {held} records not served by this full sync "
+                f"are kept until confirmed gone ({outcome.confirmations.get('held_reason')})"
+            )
+    metadata.update(provider_metadata(district, outcome.endpoint))
+    return metadata
+
+
+def endpoint_error(district: DistrictConfig, endpoint: str, error: BaseException) -> str:
+    """A failed endpoint's error, naming district and endpoint (the client's own errors already do)."""
+    message = str(error) or type(error).__name__
+    return message if f"endpoint {endpoint}" in message else f"district '{district.id}', endpoint {endpoint}: {message}"
 
 
 def provider_metadata(district: DistrictConfig, endpoint: str) -> "dict[str, dg.RawMetadataValue]":
@@ -84,4 +143,68 @@ def provider_metadata(district: DistrictConfig, endpoint: str) -> "dict[str, dg.
     return metadata
 
 
-fetch_assets = [build_fetch_asset(spec) for spec in ENDPOINTS_V1P1]
+def fetch_concurrently(
+    endpoints: Iterable[str],
+    fetch: Callable[[str, Callable[[str], None]], FetchOutcome],
+    budget: int,
+    log: Callable[[str], None],
+    *,
+    on_abandon: Callable[[], None] = lambda: None,
+) -> Iterator[tuple[str, FetchOutcome | Exception]]:
+    """Run `fetch(endpoint, log)` for each endpoint, at most `budget` at once, and yield each endpoint with its
+    outcome, or the exception it raised, as it finishes.
+
+    The fetches' log lines reach `log` on the caller's thread (Dagster's logger belongs to the step's thread).
+    Abandoned early (the run is terminated), the fetches not started are cancelled and `on_abandon` is called
+    so that those running stop at their next request.
+    """
+    messages: queue.SimpleQueue[str] = queue.SimpleQueue()
+
+    def drain() -> None:
+        while not messages.empty():
+            log(messages.get())
+
+    pool = ThreadPoolExecutor(max_workers=budget, thread_name_prefix="oneroster-endpoint")
+    pending: dict[Future[FetchOutcome], str] = {}
+    try:
+        pending = {pool.submit(fetch, endpoint, messages.put): endpoint for endpoint in endpoints}
+        while pending:
+            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            drain()
+            for future in done:
+                endpoint = pending.pop(future)
+                error = future.exception()
+                if error is not None and not isinstance(error, Exception):
+                    raise error  # not an endpoint's failure (SystemExit and the like): it ends the step
+                yield endpoint, error if error is not None else future.result()
+    finally:
+        if pending:
+            on_abandon()
+        pool.shutdown(wait=True, cancel_futures=True)
+        drain()
+
+
+class OpenClients:
+    """A `client_factory` for `fetch_endpoint` that keeps the REST clients it made, so that concurrent fetches
+    can be stopped: once closed, a client's next request fails and its fetch discards its partial batch."""
+
+    def __init__(self, factory: Callable[[DistrictConfig], OneRosterClient] = rest_client_for) -> None:
+        self._factory = factory
+        self._lock = threading.Lock()
+        self._clients: list[OneRosterClient] = []
+        self._closed = False
+
+    def __call__(self, district: DistrictConfig) -> OneRosterClient:
+        client = self._factory(district)
+        with self._lock:
+            self._clients.append(client)
+            if self._closed:
+                client.close()
+        return client
+
+    def close(self) -> None:
+        """Close every client made, and each one made from now on."""
+        with self._lock:
+            self._closed = True
+            for client in self._clients:
+                client.close()
