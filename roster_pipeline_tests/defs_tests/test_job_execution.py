@@ -1,4 +1,4 @@
-"""The district_sync job as the daemon runs it: a real instance, the multiprocess executor, one process per step."""
+"""The district_sync job as the daemon runs it: a real instance, the job's own executor (in-process: one process)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,17 @@ import dagster as dg
 import duckdb
 import pytest
 
+from roster_pipeline.defs.endpoint_assets import FETCH_STEP
 from roster_pipeline.defs.partitions import ensure_district_partitions
 from roster_pipeline.sandbox.generator import DistrictSpec, generate_district
 from roster_pipeline_tests.pipeline_fixtures import expected_counts
 
-pytestmark = pytest.mark.e2e  # the job in subprocesses on a real instance
+pytestmark = pytest.mark.e2e  # the job in a subprocess on a real instance
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_district_sync_job_runs_with_the_multiprocess_executor_against_a_real_instance(world, tmp_path):
+def test_district_sync_job_runs_in_one_process_against_a_real_instance(world, tmp_path):
     district = generate_district(DistrictSpec("oak", seed=2, students_per_school=15))
     world.add_rest_district(district, "oauth2")
     home = tmp_path / "dagster_home"
@@ -58,9 +59,9 @@ def test_district_sync_job_runs_with_the_multiprocess_executor_against_a_real_in
         (run,) = instance.get_runs()
         assert run.status == dg.DagsterRunStatus.SUCCESS
         steps = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)
-        # Seven fetch steps and the roster step, each in its own process.
-        assert {e.step_key for e in steps} >= {"roster_tables", "oneroster__users", "oneroster__enrollments"}
-        assert len({e.step_key for e in steps}) >= 8
+        # One process: the step fetching every endpoint side by side, then the publish, then the checks after it.
+        assert [e.step_key for e in steps][:2] == [FETCH_STEP, "roster_tables"]
+        assert len({e.dagster_event.pid for e in steps if e.dagster_event}) == 1
         users = instance.get_latest_materialization_event(dg.AssetKey(["oneroster", "users"]))
         assert users is not None and users.asset_materialization is not None
         shown = users.asset_materialization.metadata  # what the UI shows beside the materialization
