@@ -82,13 +82,17 @@ def oneroster_endpoints(context: dg.AssetExecutionContext, settings: RosterSetti
             failed[endpoint] = endpoint_error(district, endpoint, landed)
             context.log.error(failed[endpoint])
     if failed:
-        landed_count = len(selected) - len(failed)
-        raise dg.Failure(
-            description="\n".join(
-                [f"{', '.join(failed)} failed ({landed_count} of {len(selected)} endpoints landed)", *failed.values()]
-            ),
-            metadata={"failed_endpoints": dg.MetadataValue.json(failed)},
-        )
+        raise endpoints_failed({endpoint: failed[endpoint] for endpoint in selected if endpoint in failed})
+
+
+def endpoints_failed(failed: dict[str, str]) -> dg.Failure:
+    """The step's failure: the first failed endpoint's error on the first line (what a sync summary or an alert
+    quotes), then how many more failed and each one's error; `failed_endpoints` in its metadata."""
+    (first, *more) = failed.values()
+    also = f" (and {len(more)} more endpoint(s) failed: {', '.join(list(failed)[1:])})" if more else ""
+    return dg.Failure(
+        description="\n".join([first + also, *more]), metadata={"failed_endpoints": dg.MetadataValue.json(failed)}
+    )
 
 
 def landed_metadata(
