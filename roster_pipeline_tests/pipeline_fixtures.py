@@ -13,9 +13,11 @@ import yaml
 
 from roster_pipeline.app.sync import sync_district
 from roster_pipeline.app.sync_results import SyncResult
+from roster_pipeline.config.settings import Settings
 from roster_pipeline.defs.resources import RosterSettings
 from roster_pipeline.sandbox.generator import SyntheticDistrict
 from roster_pipeline.sandbox.server import DistrictAuth, SandboxServer
+from roster_pipeline.store.lakehouse import connect
 from roster_pipeline.store.warehouse import DERIVED_TABLES, ROSTER_TABLES
 
 
@@ -99,16 +101,25 @@ class PipelineWorld:
         return sync_district(district_id, full=full, instance=self.instance, settings=self.settings)
 
     @property
+    def paths(self) -> Settings:
+        return Settings.from_env(self.data_dir)
+
+    @property
     def published(self) -> Path:
-        return self.data_dir / "roster.duckdb"
+        """The roster's catalog: it exists once a district has published."""
+        return self.paths.roster_catalog
+
+    def roster(self) -> duckdb.DuckDBPyConnection:
+        """A read-only connection to the published roster, as an analyst opens it."""
+        return connect(self.paths)
 
 
 BOOKKEEPING = {"batch_id", "snapshot_at", "tombstoned_at"}  # which batch wrote a row, not what the row says
 
 
-def snapshot(database: Path, district_id: str) -> dict[str, list[tuple]]:
+def snapshot(world: PipelineWorld, district_id: str) -> dict[str, list[tuple]]:
     """Every analyst table's rows for a district, sorted, without columns that name the batch they came from."""
-    con = duckdb.connect(str(database), read_only=True)
+    con = world.roster()
     try:
         tables = {}
         # Link history is stamped with publish times, so it differs between any two pipelines by design.

@@ -1,15 +1,19 @@
 """The `roster-pipeline` command: sync a district, run the demo, serve the sandbox, validate the registry (and
-export its JSON Schema), probe a district's connection."""
+export its JSON Schema), probe a district's connection, open or export the roster."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import duckdb
 
 from roster_pipeline.config.registry import DistrictConfig, RegistryError, load_registry, registry_json_schema
 from roster_pipeline.config.settings import Settings, ensure_dagster_home
@@ -89,7 +93,7 @@ def cmd_discard(args: argparse.Namespace) -> int:
     print(describe_quarantine(state, subject="the refused change"))
     if not _confirmed(args, "Drop the refused batches and rebuild from the source at the next sync?"):
         return 2
-    with settings.warehouse().publish_lock():  # never while a publish is reading the lake
+    with settings.warehouse().publish_lock(args.district):  # never while a publish is reading the lake
         dropped = discard_quarantined(settings.lake(), args.district)
     print(
         f"district '{args.district}': dropped {len(dropped)} refused batch(es); the published roster is unchanged "
@@ -183,6 +187,35 @@ def cmd_registry_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sql(args: argparse.Namespace) -> int:
+    """The DuckDB shell (the `duckdb-cli` wheel) with the roster attached read-only as the default catalog."""
+    from roster_pipeline.store.lakehouse import CATALOG, attach_sql, load_extensions
+
+    settings = Settings.from_env()
+    if not settings.roster_catalog.exists():
+        print(f"no roster published yet at {settings.roster_catalog} (run a sync first)", file=sys.stderr)
+        return 1
+    load_extensions(duckdb.connect())  # installs the extensions from their wheels where the shell looks for them
+    shell = shutil.which("duckdb", path=str(Path(sys.executable).parent)) or shutil.which("duckdb")
+    if shell is None:
+        print("the DuckDB shell is missing: pip install 'duckdb-cli==" + duckdb.__version__ + "'", file=sys.stderr)
+        return 2
+    opening = f"LOAD sqlite; LOAD ducklake; {attach_sql(settings, read_only=True)}; USE {CATALOG};"
+    extra = [a for a in args.duckdb_args if a != "--"]
+    return subprocess.call([shell, "-cmd", opening, *extra])
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from roster_pipeline.store.roster_export import export_roster
+
+    settings = Settings.from_env()
+    if not settings.roster_catalog.exists():
+        print(f"no roster published yet at {settings.roster_catalog} (run a sync first)", file=sys.stderr)
+        return 1
+    print(f"wrote {export_roster(settings, args.output)}")
+    return 0
+
+
 def _secret_names(district: DistrictConfig) -> list[str]:
     auth = getattr(district.source, "auth", None)
     return [auth.client_id_env, auth.client_secret_env] if auth else []
@@ -254,11 +287,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schema.add_argument("--output", type=Path, metavar="FILE", help="write it to FILE instead")
     schema.set_defaults(handler=cmd_registry_schema)
+    sql = commands.add_parser(
+        "sql", help="open the DuckDB shell on the roster (read-only); extra arguments go to duckdb, e.g. -c 'SQL'"
+    )
+    sql.add_argument("duckdb_args", nargs=argparse.REMAINDER, help="arguments for the duckdb shell")
+    sql.set_defaults(handler=cmd_sql)
+    export = commands.add_parser("export", help="write a self-contained DuckDB copy of the roster")
+    export.add_argument("--output", type=Path, metavar="FILE", help="where (default: <data folder>/roster.duckdb)")
+    export.set_defaults(handler=cmd_export)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and getattr(args, "handler", None) is cmd_sql:  # duckdb's own options (-c, -json, ...) pass through
+        args.duckdb_args = [*unknown, *args.duckdb_args]
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return int(args.handler(args))
     except RegistryError as error:

@@ -18,18 +18,19 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import duckdb
 from rich.console import Console
 from rich.table import Table
 
 from roster_pipeline.app.progress import findings, terminal
 from roster_pipeline.app.sync import sync_with_progress
 from roster_pipeline.config.registry import Registry, RestSource, load_registry
-from roster_pipeline.config.settings import registry_path
+from roster_pipeline.config.settings import Settings, registry_path
 from roster_pipeline.defs.resources import RosterSettings
 from roster_pipeline.sandbox.demo_districts import DEMO_DISTRICTS, build_demo_server, demo_environment
 from roster_pipeline.sandbox.generator import SyntheticDistrict
 from roster_pipeline.sandbox.server import SandboxServer
+from roster_pipeline.store.lakehouse import connect
+from roster_pipeline.store.roster_export import export_roster
 
 DEFAULT_SANDBOX_PORT = 8765
 # The analyst tables the closing summary counts (all of them are in the file).
@@ -78,13 +79,16 @@ def run_demo(*, verbose: bool = False, sandbox_port: int | None = None) -> int:
         title = "Delta sync: only what changed"
         results += sync_with_progress(demo_ids, title=title, verbose=verbose, console=console)
         console.print()
-    database = RosterSettings().paths.roster_path
-    if database.exists():
-        _print_row_counts(console, database, demo_ids)
+    paths = RosterSettings().paths
+    if paths.roster_catalog.exists():
+        _print_row_counts(console, paths, demo_ids)
+        export_roster(paths)
     if found := findings(results):
         console.print(found)
         console.print()
-    console.print(f"Query it:  duckdb.connect('{database}', read_only=True)")
+    if paths.roster_path.exists():
+        console.print(f"Exported:  {_shown(paths.roster_path)}, a DuckDB copy of the roster")
+    console.print("Query it:  roster-pipeline sql, or roster_pipeline.connect() in Python")
     console.print("Watch it:  make dagster (roster-pipeline dev), then http://127.0.0.1:3000")
     ok = all(r.success and not r.failed_checks for r in results)
     return 0 if ok else 1
@@ -213,17 +217,23 @@ def _print_edits(console: Console, edits: dict[str, dict[str, str]]) -> None:
     console.print()
 
 
+def _shown(path: Path) -> str:
+    """A path as short as it can be said: relative to the working directory when it is inside it."""
+    return os.path.relpath(path) if path.is_relative_to(Path.cwd()) else str(path)
+
+
 def _short(sourced_id: str) -> str:
     """A UUID's first 8 characters, enough to find it in the tables with LIKE."""
     return sourced_id if len(sourced_id) <= 20 else f"{sourced_id[:8]}…"
 
 
-def _print_row_counts(console: Console, database: Path, district_ids: list[str]) -> None:
-    table = Table(title=f"Published in {database}", title_justify="left", title_style="bold", box=None, pad_edge=False)
+def _print_row_counts(console: Console, paths: Settings, district_ids: list[str]) -> None:
+    title = f"Published in {paths.roster_dir}"
+    table = Table(title=title, title_justify="left", title_style="bold", box=None, pad_edge=False)
     table.add_column("district", style="bold")
     for heading in SUMMARY_TABLES.values():
         table.add_column(heading, justify="right")
-    with duckdb.connect(str(database), read_only=True) as con:
+    with connect(paths) as con:
         counts = {
             name: dict(con.execute(f"SELECT district_id, count(*) FROM {name} GROUP BY ALL").fetchall())
             for name in SUMMARY_TABLES

@@ -41,13 +41,37 @@ class Settings:
         return self.data_dir / "inbox"
 
     @property
-    def work_path(self) -> Path:
-        """The roster store's work database (merges happen here before a publish)."""
-        return self.data_dir / "work" / "roster-build.duckdb"
+    def work_dir(self) -> Path:
+        """The districts' work databases, where each district's batches are merged before it is published."""
+        return self.data_dir / "work"
+
+    def work_path(self, district_id: str) -> Path:
+        """One district's work database: its merged state, guard baseline and ops records."""
+        return self.work_dir / f"district={district_id}.duckdb"
+
+    @property
+    def legacy_work_path(self) -> Path:
+        """The single work database of versions before the DuckLake store (districts are migrated out of it)."""
+        return self.work_dir / "roster-build.duckdb"
+
+    @property
+    def roster_dir(self) -> Path:
+        """The published roster: a DuckLake catalog and its Parquet files."""
+        return self.data_dir / "roster"
+
+    @property
+    def roster_catalog(self) -> Path:
+        """The roster's DuckLake catalog (SQLite, WAL mode)."""
+        return self.roster_dir / "catalog.sqlite"
+
+    @property
+    def roster_files_dir(self) -> Path:
+        """The roster's Parquet data and delete files."""
+        return self.roster_dir / "files"
 
     @property
     def roster_path(self) -> Path:
-        """The published roster analysts open."""
+        """A self-contained DuckDB copy of the roster, written on request (`roster-pipeline export`, the demo)."""
         return self.data_dir / "roster.duckdb"
 
     @property

@@ -2,7 +2,7 @@
 
 The data checks run in the roster multi-asset's step right after a district is published, so each result
 belongs to that district's run (Dagster's partitioned asset checks are still a preview feature). They read the
-published ``roster.duckdb`` read-only and report a count and sample sourcedIds.
+published roster read-only and report a count and sample sourcedIds.
 """
 
 from dataclasses import dataclass
@@ -10,9 +10,11 @@ from dataclasses import dataclass
 import dagster as dg
 import duckdb
 
+from roster_pipeline.config.settings import Settings
 from roster_pipeline.defs.asset_keys import roster_asset_key
 from roster_pipeline.defs.resources import RosterSettings
 from roster_pipeline.store.freshness import stale_districts
+from roster_pipeline.store.lakehouse import connect
 from roster_pipeline.store.sql_files import load_sql
 
 CHECKS_SQL = load_sql("checks")
@@ -89,10 +91,9 @@ DATA_CHECKS = (
 )
 
 
-def run_data_check(database: str, check: DataCheck, district_id: str) -> dg.AssetCheckResult:
-    """Evaluate one data check for a district against a roster database file."""
-    with duckdb.connect(database, read_only=True) as con:
-        row = con.execute(CHECKS_SQL[check.name], {"district": district_id}).fetchone()
+def run_data_check(con: duckdb.DuckDBPyConnection, check: DataCheck, district_id: str) -> dg.AssetCheckResult:
+    """Evaluate one data check for a district on a connection to the roster."""
+    row = con.execute(CHECKS_SQL[check.name], {"district": district_id}).fetchone()
     problems = int(row[0]) if row and row[0] is not None else 0
     samples = [str(s) for s in (row[1] or [])] if row else []
     description = None
@@ -115,9 +116,11 @@ DATA_CHECK_SPECS = [
 ]
 
 
-def evaluate_data_checks(database: str, district_id: str) -> list[dg.AssetCheckResult]:
-    """Every data check for one district (the roster multi-asset yields them right after publishing)."""
-    return [run_data_check(database, check, district_id) for check in DATA_CHECKS]
+def evaluate_data_checks(paths: Settings, district_id: str) -> list[dg.AssetCheckResult]:
+    """Every data check for one district, on the published roster (the roster multi-asset yields them right after
+    publishing)."""
+    with connect(paths) as con:
+        return [run_data_check(con, check, district_id) for check in DATA_CHECKS]
 
 
 @dg.asset_check(
@@ -129,7 +132,7 @@ def evaluate_data_checks(database: str, district_id: str) -> list[dg.AssetCheckR
     "sync is pending); one whose last publish is too old is an error.",
 )
 def districts_fresh(settings: RosterSettings) -> dg.AssetCheckResult:
-    stale = stale_districts(settings.registry(), str(settings.paths.roster_path))
+    stale = stale_districts(settings.registry(), settings.paths)
     lapsed = [s["district"] for s in stale if s["last_published"] != "never"]
     pending = [s["district"] for s in stale if s["last_published"] == "never"]
     said = [f"stale districts: {', '.join(lapsed)}"] if lapsed else []

@@ -41,7 +41,7 @@ ROSTER_SPECS = [
         kinds={"duckdb"},
         owners=["team:data-engineering"],
         partitions_def=district_partitions,
-        description=f"`{table}` in roster.duckdb: active rows only, one per (district_id, sourced_id).",
+        description=f"`{table}` in the roster: active rows only, one per (district_id, sourced_id).",
     )
     for table in ROSTER_TABLES
 ] + [
@@ -77,10 +77,11 @@ GUARD_CHECK = dg.AssetCheckSpec(
     name="roster_tables",
 )
 def roster_tables(context: dg.AssetExecutionContext, settings: RosterSettings):
-    """Apply the district's landed batches to the DuckDB state in one transaction and publish roster.duckdb.
+    """Apply the district's landed batches to its DuckDB work state in one transaction, then publish the district's
+    rows to the roster (a DuckLake) in one commit.
 
-    All tables of a district change together (one transaction); a failed run leaves the published file as it
-    was. Only this asset writes DuckDB, and it runs in the `roster_duckdb` pool (limit one writer).
+    All tables of a district change together; a failed run leaves the published roster as it was. Only this asset
+    writes the roster. It runs in the `roster_duckdb` pool; districts publish in parallel up to the pool's limit.
     """
     district_id = context.partition_key
     district = settings.registry().district(district_id)
@@ -97,8 +98,6 @@ def roster_tables(context: dg.AssetExecutionContext, settings: RosterSettings):
     except DistrictQuarantined as quarantined:
         yield guard_result(quarantined.report, district_id, released=False)
         raise dg.Failure(description=str(quarantined), metadata=quarantined.report.metadata()) from None
-    for leftover in result.cleaned:
-        context.log.warning(f"removed {leftover}, left by a publish that was killed")
     for endpoint, applied in result.endpoints.items():
         if applied.batches:
             context.log.info(
@@ -116,7 +115,7 @@ def roster_tables(context: dg.AssetExecutionContext, settings: RosterSettings):
                 "dagster/row_count": result.row_counts.get(table, 0),
             },
         )
-    yield from evaluate_data_checks(str(settings.warehouse().published_path), district_id)
+    yield from evaluate_data_checks(settings.paths, district_id)
 
 
 def guard_result(report: GuardReport, district_id: str, *, released: bool) -> dg.AssetCheckResult:

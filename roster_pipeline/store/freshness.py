@@ -19,6 +19,7 @@ from roster_pipeline.config.registry import DistrictConfig, Registry
 from roster_pipeline.config.settings import Settings
 from roster_pipeline.store.guard import quarantine_state
 from roster_pipeline.store.lake import Lake
+from roster_pipeline.store.lakehouse import connect
 
 # Past a district's own schedule interval, how late a publish may be before the district counts as stale.
 FRESHNESS_GRACE = timedelta(hours=2)
@@ -43,12 +44,12 @@ def is_stale(published: datetime | None, expected_since: datetime) -> bool:
     return published is None or published < expected_since
 
 
-def last_publishes(database: str) -> dict[str, datetime]:
+def last_publishes(settings: Settings) -> dict[str, datetime]:
     """Each district's latest publish, read from the published roster (empty before the first publish)."""
     try:
-        with duckdb.connect(database, read_only=True) as con:
+        with connect(settings) as con:
             return dict(con.execute("SELECT district_id, max(published_at) FROM ops.publishes GROUP BY ALL").fetchall())
-    except duckdb.Error:
+    except (duckdb.Error, FileNotFoundError):
         return {}  # nothing published yet: every district is stale
 
 
@@ -68,14 +69,14 @@ def district_status(
     """One row per registered district: its last publish, when it should have published, and its quarantine."""
     settings = settings or Settings.from_env()
     lake = Lake(settings.lake_dir)
-    rows = _publish_status(registry, str(settings.roster_path), now or datetime.now(UTC))
+    rows = _publish_status(registry, settings, now or datetime.now(UTC))
     for row in rows:
         state = quarantine_state(lake, row.district_id)
         row.quarantine = "; ".join(state["reasons"]) if state else None
     return rows
 
 
-def stale_districts(registry: Registry, database: str, now: datetime | None = None) -> list[dict[str, Any]]:
+def stale_districts(registry: Registry, settings: Settings, now: datetime | None = None) -> list[dict[str, Any]]:
     """Enabled districts that have not published since the latest run their schedule says should have (or never)."""
     now = now or datetime.now(UTC)
     return [
@@ -85,14 +86,14 @@ def stale_districts(registry: Registry, database: str, now: datetime | None = No
             "age_hours": round((now - row.last_published).total_seconds() / 3600, 1) if row.last_published else None,
             "expected_since": row.expected_since.isoformat(),
         }
-        for row in _publish_status(registry, database, now)
+        for row in _publish_status(registry, settings, now)
         if row.stale
     ]
 
 
-def _publish_status(registry: Registry, database: str, now: datetime) -> list[DistrictStatus]:
+def _publish_status(registry: Registry, settings: Settings, now: datetime) -> list[DistrictStatus]:
     """The freshness rule applied to every registered district (a disabled district is never stale)."""
-    last = last_publishes(database)
+    last = last_publishes(settings)
     rows = []
     for district in registry.districts:
         expected = expected_publish_since(district, registry.timezone, now)

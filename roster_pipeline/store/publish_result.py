@@ -30,7 +30,6 @@ class PublishResult:
     released: bool = False
     superseded: list[Batch] = field(default_factory=list)
     pruned: int = 0
-    cleaned: list[str] = field(default_factory=list)  # leftovers of killed publishes removed first
     applied: list[Batch] = field(default_factory=list)  # the batches this publish applied (or a quarantine refused)
 
     @property

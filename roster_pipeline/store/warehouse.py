@@ -1,11 +1,10 @@
-"""The DuckDB roster: one transaction per district publish, and the published ``roster.duckdb`` file.
+"""The roster store: each district merged in its own work database, then published into the DuckLake roster.
 
-Analysts must never block a sync, nor a sync an analyst. In DuckDB any open connection to a file blocks a
-writer in another process, so we never write the published file in place: each district is merged in one
-transaction into a private work database (``<data>/work/roster-build.duckdb``), which is then checkpointed,
-copied and atomically renamed over ``<data>/roster.duckdb``. An analyst who has the old file open keeps reading
-that snapshot (the rename does not touch their open inode) and sees the new state on reconnecting. A failed merge
-rolls back, and the published file is only ever replaced by a committed state.
+Each district has a private work database (``<data>/work/district=<id>.duckdb``) holding its merged state, the
+guard's baseline and its ops records. A publish applies the district's new lake batches there in one transaction
+(rolled back whole on failure or when the guard trips), then replaces the district's rows in the roster in one
+DuckLake commit (district_publish.py). Districts share nothing but the roster's catalog, so several publish at once;
+readers see the last committed snapshot and never block a publish.
 
 The transaction's parts live beside this module: merge.py applies batches, derived_tables.py rebuilds the link
 and derived tables, ops_log.py records what was applied, roster_schema.py creates the tables.
@@ -14,9 +13,6 @@ and derived tables, ops_log.py records what was applied, roster_schema.py create
 from __future__ import annotations
 
 import fcntl
-import os
-import shutil
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -27,6 +23,7 @@ import duckdb
 from roster_pipeline.config.settings import Settings
 from roster_pipeline.store.catalogue import DERIVED_TABLES, ROSTER_TABLES
 from roster_pipeline.store.derived_tables import SchoolSettings, rebuild_derived, rebuild_links
+from roster_pipeline.store.district_publish import database_tables, publish_district_rows
 from roster_pipeline.store.guard import (
     DistrictQuarantined,
     GuardPolicy,
@@ -46,73 +43,66 @@ GUARD_SQL = load_sql("guard")
 
 
 class RosterWarehouse:
-    """Owns the work database and the published ``roster.duckdb`` under a data folder."""
+    """Owns the districts' work databases and publishes them into the roster (a DuckLake) under a data folder."""
 
     def __init__(self, data_dir: Path, lake: Lake | None = None) -> None:
-        paths = Settings.from_env(data_dir)
-        self.data_dir = paths.data_dir
-        self.lake = lake or Lake(paths.lake_dir)
-        self.work_path = paths.work_path
-        self.published_path = paths.roster_path
+        self.paths = Settings.from_env(data_dir)
+        self.data_dir = self.paths.data_dir
+        self.lake = lake or Lake(self.paths.lake_dir)
 
     def publish_district(
         self, district_id: str, schools: SchoolSettings | None = None, guard: GuardPolicy | None = None
     ) -> PublishResult:
         """Apply the district's unapplied batches and rebuild its derived tables in one transaction, then publish
-        the database file. ``schools`` carries the registry's school section (default: all enabled).
+        the district's rows to the roster. ``schools`` carries the registry's school section (default: all enabled).
 
         Raises DistrictQuarantined (after rolling back) when the mass-deletion guard trips.
         """
         guard = guard or GuardPolicy()
         if release_requested(self.lake, district_id):
             guard = replace(guard, released=True)
-        # The lock spans the merge and the file copy: another publisher must not checkpoint the work database
-        # while it is being copied.
-        with self.publish_lock():
-            # Under the lock no publish is copying, so any half-copied file is a killed publisher's.
-            abandoned = self.clean_abandoned_publishes()
-            result = self._merge(district_id, schools, guard)
-            result.cleaned = abandoned
-            self._publish_file()
-            # Only after the publish, and under the lock so no other publish is listing the lake: drop what the
-            # newest applied full batch supersedes, so the lake does not grow with every nightly run forever.
+        with self.publish_lock(district_id), self._work_connection(district_id) as con:
+            result = self._merge(con, district_id, schools, guard)
+            publish_district_rows(con, self.paths, district_id)
+            # Only after the publish, and under the district's lock so no other publish of it is listing the lake:
+            # drop what the newest applied full batch supersedes, so the lake does not grow forever.
             result.pruned = self.lake.prune(result.superseded)
         clear_after_publish(self.lake, district_id)
         return result
 
-    def _merge(self, district_id: str, schools: SchoolSettings | None, guard: GuardPolicy) -> PublishResult:
-        with self._work_connection() as con:
-            result = PublishResult(district_id, released=guard.released)
-            con.execute("BEGIN TRANSACTION")
-            try:
-                for statement in statements(GUARD_SQL["snapshot"]):
-                    con.execute(statement, used_params(statement, {"district": district_id}))
-                apply_batches(con, self.lake, district_id, result)
-                rebuild_links(con, district_id)
-                rebuild_derived(con, district_id, schools or SchoolSettings())
-                result.guard = self._evaluate_guard(con, district_id, result, guard)
-                if result.guard.tripped and not guard.released:
-                    raise DistrictQuarantined(district_id, result.guard)
-                result.runs_imported += mirror_ops(con, self.lake, district_id)
-                record_publish(
-                    con,
-                    district_id,
-                    batches=result.batches,
-                    students_removed=result.guard.students_removed,
-                    links_removed=result.guard.links_removed,
-                    released=guard.released,
-                )
-                con.execute("COMMIT")
-            except DistrictQuarantined:
-                con.execute("ROLLBACK")
-                mark_quarantined(self.lake, district_id, result.guard, result.applied)
-                raise
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            result.row_counts = self.row_counts(con, district_id)
-            result.superseded = superseded_batches(con, self.lake, district_id)
-            con.execute("CHECKPOINT")
+    def _merge(
+        self, con: duckdb.DuckDBPyConnection, district_id: str, schools: SchoolSettings | None, guard: GuardPolicy
+    ) -> PublishResult:
+        result = PublishResult(district_id, released=guard.released)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for statement in statements(GUARD_SQL["snapshot"]):
+                con.execute(statement, used_params(statement, {"district": district_id}))
+            apply_batches(con, self.lake, district_id, result)
+            rebuild_links(con, district_id)
+            rebuild_derived(con, district_id, schools or SchoolSettings())
+            result.guard = self._evaluate_guard(con, district_id, result, guard)
+            if result.guard.tripped and not guard.released:
+                raise DistrictQuarantined(district_id, result.guard)
+            result.runs_imported += mirror_ops(con, self.lake, district_id)
+            record_publish(
+                con,
+                district_id,
+                batches=result.batches,
+                students_removed=result.guard.students_removed,
+                links_removed=result.guard.links_removed,
+                released=guard.released,
+            )
+            con.execute("COMMIT")
+        except DistrictQuarantined:
+            con.execute("ROLLBACK")
+            mark_quarantined(self.lake, district_id, result.guard, result.applied)
+            raise
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        result.row_counts = self.row_counts(con, district_id)
+        result.superseded = superseded_batches(con, self.lake, district_id)
         return result
 
     def _evaluate_guard(
@@ -141,40 +131,58 @@ class RosterWarehouse:
             counts[table] = int(row[0]) if row else 0
         return counts
 
+    def work_path(self, district_id: str) -> Path:
+        return self.paths.work_path(district_id)
+
     @contextmanager
-    def _work_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        self.work_path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.work_path))
+    def _work_connection(self, district_id: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        path = self.work_path(district_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not path.exists()
+        con = duckdb.connect(str(path))
         try:
             ensure_schema(con)
+            if fresh:
+                migrate_from_legacy(con, self.paths.legacy_work_path, district_id)
             yield con
         finally:
             con.close()
 
     @contextmanager
-    def publish_lock(self) -> Iterator[None]:
-        """Held by every publish (and by anything that changes what a publish reads, such as `discard`).
+    def publish_lock(self, district_id: str) -> Iterator[None]:
+        """Held by every publish of the district (and by anything that changes what it reads, such as `discard`).
 
-        The Dagster pool already serialises roster writers; this lock also covers CLI runs outside Dagster."""
-        self.work_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.work_path.with_suffix(".lock"), "w") as handle:
+        The Dagster pool bounds how many roster writers run at once; this lock also covers CLI runs outside Dagster,
+        and keeps two publishes of one district from interleaving. A killed holder's lock goes with its process."""
+        path = self.paths.work_dir / f"district={district_id}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def clean_abandoned_publishes(self) -> list[str]:
-        """Remove half-copied ``.roster.duckdb.*.publishing`` files; call only under the publish lock."""
-        removed = []
-        for leftover in self.published_path.parent.glob(f".{self.published_path.name}.*.publishing"):
-            leftover.unlink(missing_ok=True)
-            removed.append(leftover.name)
-        return removed
 
-    def _publish_file(self) -> None:
-        tmp = self.published_path.with_name(f".{self.published_path.name}.{uuid.uuid4().hex[:8]}.publishing")
-        shutil.copyfile(self.work_path, tmp)
-        with open(tmp, "rb") as handle:  # durable before it becomes the published file
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.published_path)
+def migrate_from_legacy(con: duckdb.DuckDBPyConnection, legacy: Path, district_id: str) -> int:
+    """Seed a new district work database with the district's rows from a pre-DuckLake shared work database, so
+    an upgrade keeps each district's merged state, watermarks and guard baseline. Returns the rows copied."""
+    if not legacy.exists():
+        return 0
+    copied = 0
+    con.execute(f"ATTACH '{str(legacy).replace(chr(39), chr(39) * 2)}' AS legacy (READ_ONLY)")
+    try:
+        work = con.execute("SELECT current_database()").fetchone()
+        assert work is not None
+        tables, known = database_tables(con, work[0]), set(database_tables(con, "legacy"))
+        for schema, table in tables:
+            if (schema, table) not in known:
+                continue
+            row = con.execute(
+                f"INSERT INTO {schema}.{table} BY NAME SELECT * FROM legacy.{schema}.{table} WHERE district_id = ?",
+                [district_id],
+            ).fetchone()
+            copied += int(row[0]) if row else 0
+    finally:
+        con.execute("DETACH legacy")
+    return copied

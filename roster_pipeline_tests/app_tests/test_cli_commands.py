@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
 
@@ -48,7 +47,7 @@ def test_sync_of_a_served_district_exits_0_and_prints_its_published_rows(
     assert "published" in row_of(out, "oak") and "passed" in row_of(out, "oak")
     assert "Rows published" in out
     assert "Traceback" not in out and "error" not in out.lower()
-    with duckdb.connect(str(cli_world.published), read_only=True) as con:
+    with cli_world.roster() as con:
         students = con.execute("SELECT count(*) FROM students WHERE district_id = 'oak'").fetchone()
     assert students == (expected_counts(oak)["students"],)
 

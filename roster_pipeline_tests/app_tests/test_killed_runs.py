@@ -45,7 +45,7 @@ def home_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[d
 @contextmanager
 def publish_lock_held(world: PipelineWorld) -> Iterator[None]:
     """Hold the roster store's publish lock, so a sync in another process stops inside its publish."""
-    lock = world.data_dir / "work" / "roster-build.lock"
+    lock = world.paths.work_dir / f"district={DISTRICT}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -105,9 +105,9 @@ def test_sync_killed_during_publish_is_recovered_by_the_next_sync(
         killed_pid, killed_started = process.pid, process_start_time(process.pid)
         process.send_signal(signal.SIGKILL)
         process.wait()
-    # What a process killed while copying the roster, or while landing a batch, leaves behind.
-    half_copied = world.data_dir / ".roster.duckdb.0badc0de.publishing"
-    half_copied.write_bytes(b"half a database")
+    # What a process killed while landing a batch leaves behind. (One killed inside its DuckLake commit leaves
+    # nothing half-published: the commit is one catalog transaction; files it wrote are orphans the roster's
+    # maintenance removes.)
     half_landed = world.data_dir / "lake" / "users" / f"district={DISTRICT}" / ".tmp-half"
     half_landed.mkdir(parents=True)
     owner = {"host": machine(), "pid": killed_pid, "started": killed_started}
@@ -121,7 +121,7 @@ def test_sync_killed_during_publish_is_recovered_by_the_next_sync(
     assert home_instance.get_run_by_id(killed_run).status == dg.DagsterRunStatus.FAILURE
     assert any(killed_run in line and "no longer exists" in line for line in said), said
     assert any(".tmp-half" in line for line in said), said
-    assert not half_copied.exists() and not half_landed.exists()
+    assert not half_landed.exists()
     assert not home_instance.event_log_storage.get_concurrency_info(ROSTER_POOL).active_run_ids
 
 

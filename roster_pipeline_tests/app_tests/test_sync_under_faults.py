@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import duckdb
 import yaml
 
 from roster_pipeline.sandbox.generator import SyntheticDistrict
@@ -36,7 +35,7 @@ def test_records_served_twice_across_pages_land_once_and_are_counted(
     result = world.sync(DISTRICT)
 
     assert result.success, result.error
-    with duckdb.connect(str(world.published), read_only=True) as con:
+    with world.roster() as con:
         duplicates = con.execute("SELECT duplicates FROM ops.applied_batches WHERE endpoint = 'users'").fetchone()
         counts = con.execute(
             "SELECT count(*), count(DISTINCT sourced_id) FROM users_all WHERE district_id = ?", [DISTRICT]
@@ -45,7 +44,7 @@ def test_records_served_twice_across_pages_land_once_and_are_counted(
     assert counts is not None and counts[0] == counts[1]
     # The inserted users sort first and were not on page 0 when it was served: a delta picks them up next.
     assert world.sync(DISTRICT).success
-    with duckdb.connect(str(world.published), read_only=True) as con:
+    with world.roster() as con:
         row = con.execute("SELECT count(*) FROM users WHERE sourced_id LIKE '0000-new-%'").fetchone()
     assert row == (5,)
 

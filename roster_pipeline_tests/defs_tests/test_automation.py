@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-import duckdb
 import pytest
 import yaml
 from dagster._core.utils import make_new_run_id
@@ -185,7 +184,7 @@ def test_freshness_names_each_district_older_than_its_schedule_allows(world):
     world.add_rest_district(generate_district(DistrictSpec("elm", seed=2, students_per_school=10)))
     assert world.sync("oak").success
     registry = world.settings.registry()
-    database = str(world.published)
+    database = world.paths
     assert [s["district"] for s in stale_districts(registry, database)] == ["elm"]  # never published
     later = datetime.now(UTC) + timedelta(hours=27)
     stale = stale_districts(registry, database, now=later)
@@ -254,7 +253,7 @@ def test_quarantine_round_trip_keeps_published_tables_until_released(world, monk
     district = generate_district(DistrictSpec("oak", seed=6, students_per_school=20))
     world.add_rest_district(district)
     assert world.sync("oak").success
-    before = snapshot(world.published, "oak")
+    before = snapshot(world, "oak")
     students = [u["sourcedId"] for u in district.records("users") if u["role"] == "student"]
     for sourced_id in students[: len(students) // 3]:
         district.mark_tobedeleted("users", sourced_id)
@@ -263,7 +262,7 @@ def test_quarantine_round_trip_keeps_published_tables_until_released(world, monk
     assert not blocked.success
     assert "quarantined" in blocked.error and "roster-pipeline release oak" in blocked.error
     assert blocked.checks["mass_deletion_guard"] is False
-    assert snapshot(world.published, "oak") == before
+    assert snapshot(world, "oak") == before
     state = quarantine_state(world.settings.lake(), "oak")
     assert state["students_removed"] == len(students) // 3 and state["students_before"] == len(students)
     (row,) = district_status(world.settings.registry(), Settings.from_env(world.data_dir))
@@ -275,7 +274,7 @@ def test_quarantine_round_trip_keeps_published_tables_until_released(world, monk
     assert cli_main(["release", "oak", "--yes"]) == 0
     released = world.sync("oak")
     assert released.success, released.error
-    with duckdb.connect(str(world.published), read_only=True) as con:
+    with world.roster() as con:
         active = con.execute("SELECT count(*) FROM students WHERE district_id = 'oak'").fetchone()
         assert active == (len(students) - len(students) // 3,)
         assert con.execute("SELECT released FROM ops.publishes ORDER BY published_at DESC LIMIT 1").fetchone() == (

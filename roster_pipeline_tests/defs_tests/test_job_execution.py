@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from roster_pipeline.defs.endpoint_assets import FETCH_STEP
@@ -68,6 +67,6 @@ def test_district_sync_job_runs_in_one_process_against_a_real_instance(world, tm
         assert shown["provider"].value == "Generic OneRoster provider (generic)"
         assert "OAuth 2 client credentials" in str(shown["provider_notes"].value)
         assert shown["records"].value == expected_counts(district)["users"] and shown["malformed"].value == 0
-    with duckdb.connect(str(world.published), read_only=True) as con:
+    with world.roster() as con:
         students = con.execute("SELECT count(*) FROM students WHERE district_id = 'oak'").fetchone()
     assert students == (expected_counts(district)["students"],)

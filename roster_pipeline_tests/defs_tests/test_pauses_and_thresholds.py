@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
-import duckdb
 import pytest
 import yaml
 
@@ -130,7 +129,7 @@ def test_a_sync_that_changes_most_enrollments_is_held_with_counts_until_the_limi
     allowed = world.sync("oak")
 
     assert allowed.success, allowed.error
-    with duckdb.connect(str(world.published), read_only=True) as con:
+    with world.roster() as con:
         ended = con.execute("SELECT count(*) FROM enrollments WHERE district_id = 'oak' AND end_date IS NOT NULL")
         assert ended.fetchone() == (changed,)
 

@@ -49,7 +49,7 @@ def test_full_sync_gives_exact_row_counts_in_every_table(world):
     assert result.success, result.error
     assert {e: v["mode"] for e, v in result.endpoints.items()} == dict.fromkeys(result.endpoints, "full")
     assert base_tables(result) == expected_counts(district)
-    with duckdb.connect(str(world.published), read_only=True) as con:
+    with world.roster() as con:
         runs = con.execute("SELECT endpoint, mode, outcome, records FROM ops.sync_runs").fetchall()
         assert {(r[0], r[1], r[2]) for r in runs} == {(e, "full", "success") for e in district.counts()}
         users_run = next(r for r in runs if r[0] == "users")
@@ -80,16 +80,16 @@ def test_delta_after_edits_equals_fresh_full_sync(world, tmp_path):
     assert delta.success, delta.error
     assert {v["mode"] for v in delta.endpoints.values()} == {"delta"}
     assert delta.endpoints["users"]["records"] < len(district.records("users"))
-    after_delta = snapshot(world.published, "oak")
+    after_delta = snapshot(world, "oak")
 
     fresh_dir = tmp_path / "fresh"
     fresh_dir.mkdir()
     (fresh_dir / "districts.yaml").write_text((world.data_dir / "districts.yaml").read_text())
     fresh = PipelineWorld(world.server, fresh_dir, world.instance, world.monkeypatch, list(world.entries))
     assert fresh.sync("oak", full=True).success
-    assert after_delta == snapshot(fresh.published, "oak")
+    assert after_delta == snapshot(fresh, "oak")
 
-    with duckdb.connect(str(world.published), read_only=True) as con:
+    with world.roster() as con:
         assert con.execute("SELECT count(*) FROM students WHERE sourced_id = ?", [edits["new"]]).fetchone() == (1,)
         assert con.execute("SELECT is_deleted FROM users_all WHERE sourced_id = ?", [edits["gone"]]).fetchone() == (
             True,
@@ -110,12 +110,12 @@ def test_full_sync_tombstones_records_the_server_no_longer_has(world):
     removed = district.records("enrollments")[0]["sourcedId"]
     district.remove("enrollments", removed)
     delta = world.sync("oak")
-    with duckdb.connect(str(world.published), read_only=True) as con:
+    with world.roster() as con:
         assert con.execute("SELECT count(*) FROM enrollments WHERE sourced_id = ?", [removed]).fetchone() == (1,)
     assert delta.success
     full = world.sync("oak", full=True)
     assert full.success
-    with duckdb.connect(str(world.published), read_only=True) as con:
+    with world.roster() as con:
         row = con.execute("SELECT status, is_deleted FROM enrollments_all WHERE sourced_id = ?", [removed]).fetchone()
         assert row == ("tobedeleted", True)
     assert base_tables(full) == expected_counts(district)
@@ -125,22 +125,22 @@ def test_fetch_failing_half_way_leaves_published_tables_unchanged_and_next_run_r
     district = small("oak")
     world.add_rest_district(district, "oauth2")
     assert world.sync("oak").success
-    before = snapshot(world.published, "oak")
+    before = snapshot(world, "oak")
     apply_edits(district)
     world.server.faults("oak").fail_endpoint("enrollments", status=400, after_offset=0)
     failed = world.sync("oak", full=True)
     assert not failed.success
     assert "enrollments" in failed.error and "district 'oak'" in failed.error
     assert "oak-secret" not in failed.error
-    assert snapshot(world.published, "oak") == before
-    with duckdb.connect(str(world.data_dir / "work" / "roster-build.duckdb"), read_only=True) as con:
+    assert snapshot(world, "oak") == before
+    with duckdb.connect(str(world.paths.work_path("oak")), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM users WHERE sourced_id = 'student-new-1'").fetchone() == (0,)
 
     world.server.faults("oak").clear()
     recovered = world.sync("oak")
     assert recovered.success, recovered.error
     assert base_tables(recovered) == expected_counts(district)
-    with duckdb.connect(str(world.published), read_only=True) as con:
+    with world.roster() as con:
         outcomes = con.execute(
             "SELECT outcome, count(*) FROM ops.sync_runs WHERE endpoint = 'enrollments' GROUP BY ALL ORDER BY 1"
         ).fetchall()
@@ -155,7 +155,7 @@ def test_two_districts_never_see_each_others_rows(world):
     assert world.sync("elm").success
     for district in (oak, elm):
         ids = {u["sourcedId"] for u in district.records("users")}
-        with duckdb.connect(str(world.published), read_only=True) as con:
+        with world.roster() as con:
             published = {
                 r[0]
                 for r in con.execute(
@@ -163,25 +163,31 @@ def test_two_districts_never_see_each_others_rows(world):
                 ).fetchall()
             }
         assert published == ids
-    assert snapshot(world.published, "oak")["students"] != snapshot(world.published, "elm")["students"]
+    assert snapshot(world, "oak")["students"] != snapshot(world, "elm")["students"]
     assert expected_counts(oak) == base_tables(world.sync("oak"))
 
 
-def test_analyst_holding_the_published_file_open_does_not_block_a_sync(world):
+def test_analyst_reading_the_roster_does_not_block_a_sync_and_keeps_a_consistent_snapshot(world):
     district = small("oak")
     world.add_rest_district(district, "oauth2")
     assert world.sync("oak").success
+    new_student = "SELECT count(*) FROM students WHERE sourced_id = 'student-new-1'"
     reader = subprocess.Popen(
         [
             sys.executable,
             "-c",
             textwrap.dedent(
                 f"""
-                import duckdb, sys, time
-                con = duckdb.connect({str(world.published)!r}, read_only=True)
+                import sys
+                from roster_pipeline import connect
+                from roster_pipeline.config.settings import Settings
+                con = connect(Settings.from_env({str(world.data_dir)!r}))
+                con.execute("BEGIN TRANSACTION")
                 print(con.execute("select count(*) from students").fetchone()[0], flush=True)
                 sys.stdin.readline()
-                print(con.execute("select count(*) from students").fetchone()[0], flush=True)
+                print(con.execute({new_student!r}).fetchone()[0], flush=True)
+                con.execute("COMMIT")
+                print(con.execute({new_student!r}).fetchone()[0], flush=True)
                 """
             ),
         ],
@@ -193,16 +199,17 @@ def test_analyst_holding_the_published_file_open_does_not_block_a_sync(world):
         assert reader.stdout is not None and reader.stdin is not None
         students_before = int(reader.stdout.readline())
         apply_edits(district)
-        result = world.sync("oak")
+        result = world.sync("oak")  # publishes while the reader's transaction is open
         assert result.success, result.error
         reader.stdin.write("\n")
         reader.stdin.flush()
-        assert int(reader.stdout.readline()) == students_before  # the reader's snapshot is stable
+        assert int(reader.stdout.readline()) == 0  # inside its transaction the reader's snapshot is stable
+        assert int(reader.stdout.readline()) == 1  # a new transaction sees the publish
     finally:
-        reader.wait(timeout=30)
-    with duckdb.connect(str(world.published), read_only=True) as con:
+        reader.wait(timeout=60)
+    with world.roster() as con:
         assert con.execute("SELECT count(*) FROM students").fetchone() == (students_before,)  # +1 new, -1 gone
-        assert con.execute("SELECT count(*) FROM students WHERE sourced_id = 'student-new-1'").fetchone() == (1,)
+        assert con.execute(new_student).fetchone() == (1,)
 
 
 def test_dagster_definitions_validate():

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import duckdb
 import orjson
 import yaml
 
@@ -37,7 +36,7 @@ def _delete_users_while_paging(world: PipelineWorld, district: SyntheticDistrict
 
 
 def _active_user_ids(world: PipelineWorld) -> set[str]:
-    with duckdb.connect(str(world.published), read_only=True) as con:
+    with world.roster() as con:
         rows = con.execute("SELECT sourced_id FROM users WHERE district_id = ?", [DISTRICT]).fetchall()
     return {row[0] for row in rows}
 
@@ -94,7 +93,7 @@ def test_confirmations_past_the_budget_are_held_and_asked_again_next_full_sync(
     assert "max_confirmations=3" in confirmations["held_reason"]
     # Nothing live was lost; what could not be confirmed stays until it is.
     assert _live_ids(district) <= _active_user_ids(world)
-    with duckdb.connect(str(world.published), read_only=True) as con:
+    with world.roster() as con:
         rows = con.execute("SELECT mode FROM ops.applied_batches WHERE endpoint = 'users'").fetchall()
     modes = [row[0] for row in rows]
     assert any("unseen records held (not confirmed gone)" in mode for mode in modes)
@@ -112,13 +111,13 @@ def test_confirmations_past_the_budget_are_held_and_asked_again_next_full_sync(
 
 
 def _tombstoned_user_ids(world: PipelineWorld) -> set[str]:
-    with duckdb.connect(str(world.published), read_only=True) as con:
+    with world.roster() as con:
         rows = con.execute("SELECT sourced_id FROM users_all WHERE district_id = ? AND is_deleted", [DISTRICT])
         return {row[0] for row in rows.fetchall()}
 
 
 def _latest_run_details(world: PipelineWorld) -> dict[str, Any]:
-    with duckdb.connect(str(world.published), read_only=True) as con:
+    with world.roster() as con:
         row = con.execute(
             "SELECT details FROM ops.sync_runs WHERE district_id = ? AND endpoint = 'users' "
             "ORDER BY started_at DESC LIMIT 1",
@@ -130,7 +129,7 @@ def _latest_run_details(world: PipelineWorld) -> dict[str, Any]:
 
 def _link_count(world: PipelineWorld, excluding: set[str] = frozenset()) -> int:  # type: ignore[assignment]
     """Published guardian links of the district, leaving out those touching `excluding` users."""
-    with duckdb.connect(str(world.published), read_only=True) as con:
+    with world.roster() as con:
         rows = con.execute(
             "SELECT student_sourced_id, guardian_sourced_id FROM guardian_student_links WHERE district_id = ?",
             [DISTRICT],

@@ -11,7 +11,6 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
 
@@ -252,7 +251,7 @@ def test_an_empty_column_name_between_columns_is_still_refused(tmp_path):
 
 
 def roster(world, district_id: str) -> tuple:
-    with duckdb.connect(str(world.published), read_only=True) as con:
+    with world.roster() as con:
         return tuple(
             con.execute(query, [district_id]).fetchall()
             for query in (

@@ -8,7 +8,6 @@ import re
 import zipfile
 from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
 
@@ -275,7 +274,7 @@ def test_a_refused_zip_fails_one_sync_and_the_district_publishes_again_after_it(
     set_mtime(zip_folder(newer, drop / "pine-3.zip"), 3_000)
     result = world.sync("pine")
     assert result.success, result.error
-    with duckdb.connect(str(world.published), read_only=True) as con:
+    with world.roster() as con:
         query = "SELECT given_name FROM students WHERE district_id = 'pine' AND sourced_id = ?"
         assert con.execute(query, [student["sourcedId"]]).fetchall() == [("Nova",)]
 

@@ -40,7 +40,7 @@ def assert_same_roster(rest: PipelineWorld, csv: PipelineWorld, district) -> set
     expected = expected_counts(district)
     assert {table: results[0].tables[table] for table in expected} == expected
     assert results[1].tables == results[0].tables
-    assert snapshot(csv.published, "oak") == snapshot(rest.published, "oak")
+    assert snapshot(csv, "oak") == snapshot(rest, "oak")
     return {values["mode"] for result in results for values in result.endpoints.values()}
 
 

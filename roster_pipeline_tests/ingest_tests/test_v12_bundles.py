@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import duckdb
 import yaml
 
 from roster_pipeline_tests.ingest_tests.conftest import write_bundle
@@ -24,7 +23,7 @@ def bundle(folder, files: dict[str, tuple[str, str]], mtime: float):
 
 
 def roster(world) -> tuple:
-    with duckdb.connect(str(world.published), read_only=True) as con:
+    with world.roster() as con:
         return (
             con.execute("SELECT given_name FROM students WHERE district_id = 'pine'").fetchall(),
             con.execute("SELECT guardian_sourced_id, student_sourced_id FROM guardian_student_links").fetchall(),

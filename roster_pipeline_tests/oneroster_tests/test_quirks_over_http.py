@@ -49,7 +49,7 @@ def test_a_provider_offering_only_orgs_and_users_syncs_those_and_skips_the_rest(
     result = world.sync("birch")
     assert result.success, result.error
     assert result.endpoints["classes"]["offered"] is False
-    con = duckdb.connect(str(world.published), read_only=True)
+    con = world.roster()
     try:
         users, classes = con.execute("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM classes)").fetchone()
     finally:
@@ -120,7 +120,7 @@ def test_one_unreadable_user_is_left_out_and_the_rest_of_the_district_is_publish
     result = world.sync("dogwood")
     assert result.success, result.error
     assert result.endpoints["users"]["malformed"] == 1
-    con = duckdb.connect(str(world.published), read_only=True)
+    con = world.roster()
     try:
         users = con.execute("SELECT count(*) FROM users").fetchone()
     finally:
@@ -136,7 +136,7 @@ def test_a_user_that_turns_unreadable_keeps_its_last_good_version_through_a_full
     broken["dateLastModified"] = "yesterday"
     result = world.sync("elder", full=True)
     assert result.success, result.error
-    con = duckdb.connect(str(world.published), read_only=True)
+    con = world.roster()
     try:
         kept = con.execute("SELECT status FROM users WHERE sourced_id = ?", [broken["sourcedId"]]).fetchone()
         active = con.execute("SELECT count(*) FROM users WHERE status = 'active'").fetchone()

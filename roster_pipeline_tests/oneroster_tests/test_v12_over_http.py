@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import duckdb
 import pytest
 
 from roster_pipeline.oneroster import EndpointNotOffered, OAuth2ClientCredentials, OneRosterClient
@@ -55,14 +54,14 @@ def test_a_district_synced_as_11_and_as_12_gives_the_same_guardian_links_and_sch
     assert world.sync("pine-v11").success
     result = world.sync("pine-v12")
     assert result.success, result.error
-    v11, v12 = snapshot(world.published, "pine-v11"), snapshot(world.published, "pine-v12")
+    v11, v12 = snapshot(world, "pine-v11"), snapshot(world, "pine-v12")
     for table in ("guardian_student_links", "school_mappings", "student_schools"):
         assert v11[table], table
         assert without_district(v11[table]) == without_district(v12[table]), table
     # user_orgs comes from roles[] in 1.2; only the administrator's role name differs (1.2 districtAdministrator).
     pairs = [sorted(row[1:3] for row in tables["user_orgs"]) for tables in (v11, v12)]
     assert pairs[0] == pairs[1]
-    con = duckdb.connect(str(world.published), read_only=True)
+    con = world.roster()
     try:
         filled = con.execute(
             "SELECT district_id, count(primary_org_sourced_id), count(user_master_identifier) FROM users "
@@ -84,7 +83,7 @@ def test_primary_org_decides_the_primary_school_of_a_student_in_two_schools(worl
     district.upsert("users", {**student, "orgs": [*student["orgs"], second_ref], "primaryOrg": second_ref})
     world.add_rest_district(district, version="1.2")
     assert world.sync("fir").success
-    con = duckdb.connect(str(world.published), read_only=True)
+    con = world.roster()
     try:
         rows = con.execute(
             "SELECT school_sourced_id, is_primary FROM student_schools WHERE student_sourced_id = ?",

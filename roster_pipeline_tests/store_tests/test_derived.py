@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 import yaml
 
@@ -75,7 +74,7 @@ def synced(tmp_path, monkeypatch):
 
 
 def rows(world: PipelineWorld, sql: str, params: dict | None = None) -> list[tuple]:
-    with duckdb.connect(str(world.published), read_only=True) as con:
+    with world.roster() as con:
         return con.execute(sql, params or {}).fetchall()
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import duckdb
 import pytest
 
 from roster_pipeline.oneroster.flatten import flatten_records
 from roster_pipeline.store.guard import GuardPolicy
 from roster_pipeline.store.lake import Lake
+from roster_pipeline.store.lakehouse import connect
 from roster_pipeline.store.warehouse import RosterWarehouse
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
@@ -42,7 +42,7 @@ def land(warehouse: RosterWarehouse, mode: str, records: list[dict], snapshot_at
 
 
 def users(warehouse: RosterWarehouse) -> dict[str, tuple]:
-    with duckdb.connect(str(warehouse.published_path), read_only=True) as con:
+    with connect(warehouse.paths) as con:
         rows = con.execute("SELECT sourced_id, status, given_name FROM users_all ORDER BY 1").fetchall()
     return {row[0]: row[1:] for row in rows}
 
@@ -87,7 +87,7 @@ def test_a_full_batch_with_malformed_records_does_not_tombstone_what_it_could_no
     result = warehouse.publish_district("d1")
     assert result.endpoints["users"].tombstoned == 0
     assert users(warehouse)["u2"] == ("active", "Ann")
-    with duckdb.connect(str(warehouse.published_path), read_only=True) as con:
+    with connect(warehouse.paths) as con:
         modes = [row[0] for row in con.execute("SELECT mode FROM ops.applied_batches ORDER BY batch_id").fetchall()]
     assert modes == ["full", "full, no tombstones (1 malformed records, not all identifiable)"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
 import pytest
 
 from roster_pipeline.config.registry import RegistryError, parse_registry
@@ -43,7 +42,7 @@ def _family_district() -> Any:
 
 
 def _contacts(world: PipelineWorld) -> dict[tuple[str, str], tuple[Any, ...]]:
-    with duckdb.connect(str(world.published), read_only=True) as con:
+    with world.roster() as con:
         rows = con.execute(
             "SELECT student_sourced_id, guardian_sourced_id, pickup_allowed, custody_note, valid_until::VARCHAR "
             "FROM student_contacts WHERE district_id = 'pickup'"
@@ -65,7 +64,7 @@ def test_mapped_metadata_fills_the_contact_card_and_unmapped_or_unreadable_value
         ("s2", "g4"): (None, None, None),  # "sometimes" is not a yes or a no: not guessed
         ("s2", "g5"): (None, None, None),  # a do-not-release that is not a clear "no" is no permission
     }
-    with duckdb.connect(str(world.published), read_only=True) as con:
+    with world.roster() as con:
         links = con.execute(
             "SELECT count(*) FROM guardian_student_links WHERE district_id = 'pickup' AND pickup_allowed = false"
         ).fetchone()

@@ -6,7 +6,6 @@ import io
 from collections.abc import Callable
 
 import dagster as dg
-import duckdb
 import pytest
 
 from roster_pipeline.app.cli import main
@@ -43,7 +42,7 @@ def _bad_night(world: PipelineWorld, district: SyntheticDistrict) -> tuple[SyncR
 
 
 def _students(world: PipelineWorld) -> int:
-    with duckdb.connect(str(world.published), read_only=True) as con:
+    with world.roster() as con:
         row = con.execute("SELECT count(*) FROM students WHERE district_id = ?", [DISTRICT]).fetchone()
     assert row is not None
     return int(row[0])

@@ -1,0 +1,88 @@
+"""One district's publish: its rows in the work database replace its rows in the roster, in one DuckLake commit.
+
+Every table of the work database (state, link and derived tables, and the `ops` records) carries `district_id`;
+the publish deletes the district's rows from the roster's copy of each table and inserts the work database's,
+then makes sure the analyst views exist. A table or column the roster lacks is added first (a newer version's
+schema reaches an older roster without a migration step). Nothing else in the roster is read or written, so the
+commit's cost is the district's size, whatever the fleet holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import duckdb
+
+from roster_pipeline.config.settings import Settings
+from roster_pipeline.store.lakehouse import CATALOG, attach, retry_conflicts
+from roster_pipeline.store.sql_files import sql_blocks, statements
+
+VIEW_FILES = ("views", "derived_views")
+
+
+def publish_district_rows(con: duckdb.DuckDBPyConnection, settings: Settings, district_id: str) -> None:
+    """Replace `district_id`'s rows in the roster with those of the work database open on `con`."""
+    work = con.execute("SELECT current_database()").fetchone()
+    assert work is not None
+    tables = database_tables(con, work[0])
+    attach(con, settings, read_only=False)
+    try:
+        retry_conflicts(lambda: _commit(con, work[0], tables, district_id))
+    finally:
+        con.execute(f"DETACH {CATALOG}")
+
+
+def database_tables(con: duckdb.DuckDBPyConnection, database: str) -> list[tuple[str, str]]:
+    """The (schema, table) pairs of an attached database."""
+    query = "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? ORDER BY ALL"
+    return [(schema, table) for schema, table in con.execute(query, [database]).fetchall()]
+
+
+def _commit(con: duckdb.DuckDBPyConnection, work: str, tables: list[tuple[str, str]], district_id: str) -> None:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for schema, table in tables:
+            source, target = f'"{work}".{schema}.{table}', f"{CATALOG}.{schema}.{table}"
+            _ensure_table(con, source, target, schema)
+            con.execute(f"DELETE FROM {target} WHERE district_id = ?", [district_id])
+            con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {source} WHERE district_id = ?", [district_id])
+        _ensure_views(con, work)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _ensure_table(con: duckdb.DuckDBPyConnection, source: str, target: str, schema: str) -> None:
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {CATALOG}.{schema}")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM {source} WITH NO DATA")
+    have = {row[0] for row in con.execute(f"DESCRIBE {target}").fetchall()}
+    for name, kind, *_ in con.execute(f"DESCRIBE {source}").fetchall():
+        if name not in have:
+            con.execute(f'ALTER TABLE {target} ADD COLUMN "{name}" {kind}')
+
+
+def _ensure_views(con: duckdb.DuckDBPyConnection, work: str) -> None:
+    """The analyst views (active rows only, derived views), created in the roster when missing or when their SQL
+    changed (a digest per view is kept in `ops.view_digests`, so a publish does not rewrite them every time)."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS {CATALOG}.ops.view_digests (view_name VARCHAR, digest VARCHAR)")
+    known = dict(con.execute(f"SELECT view_name, digest FROM {CATALOG}.ops.view_digests").fetchall())
+    found = con.execute("SELECT view_name FROM duckdb_views() WHERE database_name = ?", [CATALOG]).fetchall()
+    views = {row[0] for row in found}
+    blocks = [block for file in VIEW_FILES for block in sql_blocks(file)]
+    stale = [b for b in blocks if b.name not in views or known.get(b.name) != _digest(b.sql)]
+    if not stale:
+        return
+    con.execute(f"USE {CATALOG}")  # the views' SQL names tables without a catalog
+    try:
+        for block in stale:
+            for statement in statements(block.sql):
+                con.execute(statement)
+            con.execute(f"DELETE FROM {CATALOG}.ops.view_digests WHERE view_name = ?", [block.name])
+            con.execute(f"INSERT INTO {CATALOG}.ops.view_digests VALUES (?, ?)", [block.name, _digest(block.sql)])
+    finally:
+        con.execute(f'USE "{work}"')
+
+
+def _digest(sql: str) -> str:
+    return hashlib.sha256(sql.encode()).hexdigest()[:16]

@@ -1,0 +1,173 @@
+"""The published roster: a DuckLake with a SQLite catalog (WAL) and Parquet data files under the data folder.
+
+Analysts and products read it; each district's publish is one DuckLake transaction that replaces that district's
+rows, so a commit costs what the district holds, never what the fleet holds. Readers in other processes always see
+a committed snapshot and never block a writer. Several writers may commit at once: a conflict (two commits racing
+for the catalog, or touching the same data file) rolls back and the publish is retried.
+
+Offline, the `ducklake` and `sqlite` extensions come from their PyPI wheels (`duckdb-extension-*`), installed into
+DuckDB's extension directory on first use, so the DuckDB shell (`roster-pipeline sql`) finds them too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib.util
+import os
+import random
+import sqlite3
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+
+from roster_pipeline.config.settings import Settings
+
+CATALOG = "roster"
+EXTENSIONS = ("sqlite", "ducklake")
+# A conflicting commit is retried this many times, after a growing, jittered pause.
+MAX_COMMIT_ATTEMPTS = 30
+RETRY_PAUSE_S = 0.05
+
+T = TypeVar("T")
+
+
+class ExtensionMissing(RuntimeError):
+    """The DuckLake extensions could not be loaded (the wheels are not installed for this DuckDB)."""
+
+
+def load_extensions(con: duckdb.DuckDBPyConnection) -> None:
+    """Load `sqlite` and `ducklake`, installing each from its wheel the first time (no network needed)."""
+    for name in EXTENSIONS:
+        try:
+            con.execute(f"LOAD {name}")
+        except duckdb.Error:
+            con.execute(f"INSTALL '{_wheel_extension(name)}'")
+            con.execute(f"LOAD {name}")
+
+
+def _wheel_extension(name: str) -> Path:
+    spec = importlib.util.find_spec(f"duckdb_extension_{name}")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    found = [path for folder in folders for path in Path(folder).rglob(f"*{name}*.duckdb_extension")]
+    if not found:
+        wheel = f"duckdb-extension-{name}=={duckdb.__version__}"
+        raise ExtensionMissing(f"the DuckDB extension '{name}' is not installed: pip install '{wheel}'")
+    return found[0]
+
+
+def attach_sql(settings: Settings, *, read_only: bool, catalog: Path | None = None) -> str:
+    """The ATTACH statement that opens the roster (or a catalog being built for it) as catalog `roster`."""
+    options = [f"DATA_PATH '{_quoted(settings.roster_files_dir)}/'"]
+    if read_only:
+        options.append("READ_ONLY")
+    where = _quoted(catalog or settings.roster_catalog)
+    return f"ATTACH 'ducklake:sqlite:{where}' AS {CATALOG} ({', '.join(options)})"
+
+
+def _quoted(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def attach(con: duckdb.DuckDBPyConnection, settings: Settings, *, read_only: bool) -> None:
+    """Attach the roster to `con` as `roster`; a writer creates it (catalog in WAL mode) the first time."""
+    load_extensions(con)
+    if not read_only:
+        ensure_catalog(settings)
+    elif not settings.roster_catalog.exists():
+        raise FileNotFoundError(f"no roster published yet at {settings.roster_catalog} (run a sync first)")
+    con.execute(attach_sql(settings, read_only=read_only))
+
+
+def ensure_catalog(settings: Settings) -> None:
+    """Create the roster the first time: a SQLite catalog in WAL mode (readers never wait for a committing writer,
+    nor it for them) with DuckLake's metadata in it. It is built under another name and renamed into place under a
+    lock, so two first publishes cannot both initialise it and a reader never finds it half made."""
+    if settings.roster_catalog.exists():
+        return
+    settings.roster_files_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.roster_dir / "catalog.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if settings.roster_catalog.exists():
+            return
+        building = settings.roster_catalog.with_name(settings.roster_catalog.name + ".building")
+        for leftover in building.parent.glob(building.name + "*"):  # a first publish killed half way
+            leftover.unlink()
+        with contextlib.closing(sqlite3.connect(building)) as catalog:
+            catalog.execute("PRAGMA journal_mode=WAL")
+        con = duckdb.connect()
+        try:
+            load_extensions(con)
+            con.execute(
+                attach_sql(settings, read_only=False).replace(_quoted(settings.roster_catalog), _quoted(building))
+            )
+        finally:
+            con.close()
+        os.replace(building, settings.roster_catalog)
+
+
+def connect(settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the published roster, with `roster` as the default catalog.
+
+    `select * from students` and `select * from roster.students` both work; nothing it runs can change the roster.
+    """
+    con = duckdb.connect()
+    attach(con, settings or Settings.from_env(), read_only=True)
+    con.execute(f"USE {CATALOG}")
+    return con
+
+
+def retry_conflicts(commit: Callable[[], T], attempts: int = MAX_COMMIT_ATTEMPTS) -> T:
+    """Run `commit` (one whole transaction, which must roll itself back on failure) until it is not refused
+    for a conflict with another writer."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return commit()
+        except duckdb.Error as error:
+            if attempt == attempts or not is_conflict(error):
+                raise
+            time.sleep(RETRY_PAUSE_S * attempt * (0.5 + random.random()))
+    raise AssertionError("unreachable")
+
+
+def is_conflict(error: duckdb.Error) -> bool:
+    """A commit refused because another writer got there first (it succeeds when tried again)."""
+    text = str(error).lower()
+    return isinstance(error, duckdb.TransactionException) or any(
+        sign in text for sign in ("conflict", "database is locked", "busy", "write-write")
+    )
+
+
+# Maintenance: how long old snapshots stay queryable (time travel, "who could pick up X on date D"), and how old
+# an unreferenced file must be before it is deleted (younger ones may belong to a publish still committing).
+SNAPSHOT_RETENTION_DAYS = 30
+FILE_GRACE_HOURS = 24
+
+
+def maintain(settings: Settings) -> dict[str, int]:
+    """Compact the roster after many small district commits and reclaim space: merge adjacent small files,
+    rewrite files most of whose rows were deleted, expire snapshots past the retention, and delete files no
+    snapshot needs (including orphans of publishes killed mid-commit). Returns what each step did."""
+    keep_files = f"older_than => now() - INTERVAL {FILE_GRACE_HOURS} HOURS"
+    keep_snapshots = f"older_than => now() - INTERVAL {SNAPSHOT_RETENTION_DAYS} DAYS"
+    steps = {
+        "merged_files": f"CALL ducklake_merge_adjacent_files('{CATALOG}')",
+        "rewritten_files": f"CALL ducklake_rewrite_data_files('{CATALOG}')",
+        "expired_snapshots": f"CALL ducklake_expire_snapshots('{CATALOG}', {keep_snapshots})",
+        "deleted_old_files": f"CALL ducklake_cleanup_old_files('{CATALOG}', {keep_files})",
+        "deleted_orphans": f"CALL ducklake_delete_orphaned_files('{CATALOG}', {keep_files})",
+    }
+    done: dict[str, int] = {}
+    with duckdb.connect() as con:
+        attach(con, settings, read_only=False)
+        for name, statement in steps.items():
+            done[name] = retry_conflicts(partial(_rows_returned, con, statement))
+    return done
+
+
+def _rows_returned(con: duckdb.DuckDBPyConnection, statement: str) -> int:
+    return len(con.execute(statement).fetchall())

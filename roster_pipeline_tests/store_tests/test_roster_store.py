@@ -1,0 +1,151 @@
+"""The roster store: a DuckLake that each district commits to on its own, read by analysts who are never blocked.
+
+Real files throughout: a SQLite catalog, Parquet data files, DuckDB work databases, and writer processes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from roster_pipeline import connect as connect_roster
+from roster_pipeline.app.cli import main
+from roster_pipeline.config.settings import Settings
+from roster_pipeline.oneroster.flatten import flatten_records
+from roster_pipeline.store.lake import Lake
+from roster_pipeline.store.lakehouse import connect
+from roster_pipeline.store.roster_export import export_roster
+from roster_pipeline.store.warehouse import RosterWarehouse
+
+T0 = datetime(2026, 9, 1, tzinfo=UTC)
+REPO = Path(__file__).resolve().parents[2]
+
+
+def students(district_id: str, count: int, name: str = "Ann") -> list[dict]:
+    return [
+        {
+            "sourcedId": f"{district_id}-s{i}",
+            "status": "active",
+            "dateLastModified": T0,
+            "role": "student",
+            "givenName": name,
+        }
+        for i in range(count)
+    ]
+
+
+def land_and_publish(warehouse: RosterWarehouse, district_id: str, records: list[dict]) -> None:
+    writer = warehouse.lake.new_batch("users", district_id)
+    writer.append(flatten_records("users", district_id, records))
+    writer.commit("full", None, T0.isoformat().replace("+00:00", "Z"))
+    warehouse.publish_district(district_id)
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> RosterWarehouse:
+    return RosterWarehouse(tmp_path, Lake(tmp_path / "lake"))
+
+
+def active_users(paths: Settings) -> dict[str, int]:
+    with connect(paths) as con:
+        return dict(con.execute("SELECT district_id, count(*) FROM users GROUP BY ALL").fetchall())
+
+
+def test_a_district_publish_commits_only_that_districts_rows(warehouse):
+    for district_id in ("d1", "d2", "d3"):
+        land_and_publish(warehouse, district_id, students(district_id, 30))
+    land_and_publish(warehouse, "d2", students("d2", 31))  # one new student
+
+    with connect(warehouse.paths) as con:
+        latest = con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('roster')").fetchone()[0]
+        touched = con.execute(
+            "SELECT DISTINCT district_id FROM ducklake_table_changes('roster', 'main', 'users_all', ?, ?)",
+            [latest, latest],
+        ).fetchall()
+    assert touched == [("d2",)]  # the other districts' rows were neither rewritten nor deleted
+    assert active_users(warehouse.paths) == {"d1": 30, "d2": 31, "d3": 30}
+
+
+def test_the_catalog_runs_in_wal_mode_so_readers_and_writers_never_wait_for_each_other(warehouse):
+    land_and_publish(warehouse, "d1", students("d1", 3))
+    with sqlite3.connect(warehouse.paths.roster_catalog) as catalog:
+        assert catalog.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_an_analyst_connection_is_read_only(warehouse):
+    land_and_publish(warehouse, "d1", students("d1", 3))
+    with connect_roster(warehouse.paths) as con:
+        assert con.execute("SELECT count(*) FROM roster.students").fetchone() == (3,)
+        with pytest.raises(duckdb.Error, match=r"read-only|read only"):
+            con.execute("DELETE FROM users_all")
+    assert active_users(warehouse.paths) == {"d1": 3}
+
+
+def test_two_processes_publish_different_districts_at_the_same_time(tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(REPO)!r})
+        from pathlib import Path
+        from roster_pipeline.store.lake import Lake
+        from roster_pipeline.store.warehouse import RosterWarehouse
+        from roster_pipeline_tests.store_tests.test_roster_store import land_and_publish, students
+        root = Path({str(tmp_path)!r})
+        warehouse = RosterWarehouse(root, Lake(root / "lake"))
+        district = sys.argv[1]
+        for round in range(4):
+            land_and_publish(warehouse, district, students(district, 50 + round))
+        print("done", flush=True)
+        """
+    )
+    writers = [
+        subprocess.Popen([sys.executable, "-c", script, district], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for district in ("w1", "w2", "w3")
+    ]
+    outcomes = [writer.communicate(timeout=240) for writer in writers]
+    assert [writer.returncode for writer in writers] == [0, 0, 0], [err.decode()[-2000:] for _, err in outcomes]
+    assert active_users(Settings.from_env(tmp_path)) == {"w1": 53, "w2": 53, "w3": 53}
+
+
+def test_a_district_merged_in_the_old_shared_work_database_keeps_its_state_after_the_upgrade(tmp_path):
+    old = RosterWarehouse(tmp_path, Lake(tmp_path / "lake"))
+    land_and_publish(old, "d1", students("d1", 5))
+    # An install from before the DuckLake store kept every district in one work database.
+    paths = Settings.from_env(tmp_path)
+    paths.work_path("d1").rename(paths.legacy_work_path)
+    for leftover in paths.roster_dir.rglob("*"):
+        leftover.unlink() if leftover.is_file() else None
+    paths.roster_catalog.unlink(missing_ok=True)
+
+    # The next publish finds no batch to apply: the district's state comes from the old work database.
+    old.publish_district("d1")
+    assert active_users(paths) == {"d1": 5}
+
+
+def test_export_writes_a_self_contained_duckdb_copy(warehouse, tmp_path):
+    land_and_publish(warehouse, "d1", students("d1", 4))
+    target = export_roster(warehouse.paths, tmp_path / "copy.duckdb")
+    with duckdb.connect(str(target), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM students").fetchone() == (4,)
+        assert con.execute("SELECT count(*) FROM ops.publishes").fetchone() == (1,)
+    assert not list(tmp_path.glob(".copy.duckdb.*"))
+
+
+def test_the_sql_command_opens_the_duckdb_shell_on_the_roster(warehouse, monkeypatch, capfd):
+    land_and_publish(warehouse, "d1", students("d1", 7))
+    monkeypatch.setenv("ROSTER_DATA_DIR", str(warehouse.data_dir))
+    assert main(["sql", "-csv", "-c", "SELECT count(*) AS n FROM roster.students"]) == 0
+    assert capfd.readouterr().out.split() == ["n", "7"]
+
+
+def test_the_sql_command_says_when_nothing_is_published(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ROSTER_DATA_DIR", str(tmp_path))
+    assert main(["sql"]) == 1
+    assert "no roster published yet" in capsys.readouterr().err
