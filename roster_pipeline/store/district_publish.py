@@ -18,18 +18,63 @@ from roster_pipeline.store.lakehouse import CATALOG, attach, retry_conflicts
 from roster_pipeline.store.sql_files import sql_blocks, statements
 
 VIEW_FILES = ("views", "derived_views")
+# The work database's own bookkeeping of what it last published; never copied to the roster.
+STATE_SCHEMA = "publish_state"
 
 
-def publish_district_rows(con: duckdb.DuckDBPyConnection, settings: Settings, district_id: str) -> None:
-    """Replace `district_id`'s rows in the roster with those of the work database open on `con`."""
+def publish_district_rows(con: duckdb.DuckDBPyConnection, settings: Settings, district_id: str) -> int:
+    """Replace `district_id`'s rows in the roster with those of the work database open on `con`; returns how many
+    tables were replaced.
+
+    A table whose district rows are what was last published (same count and row-hash sum, kept in the work
+    database's `publish_state` schema, which is never published) is left alone, so a sync that changed nothing
+    commits only its ops records. The digests are tied to the roster they were published to: a roster created
+    anew (its first snapshot differs) gets every table again."""
     work = con.execute("SELECT current_database()").fetchone()
     assert work is not None
-    tables = database_tables(con, work[0])
+    tables = [t for t in database_tables(con, work[0]) if t[0] != STATE_SCHEMA]
+    digests = {table: _digest_rows(con, work[0], table, district_id) for table in tables}
     attach(con, settings, read_only=False)
     try:
-        retry_conflicts(lambda: _commit(con, work[0], tables, district_id))
+        roster_id = _roster_identity(con)
+        published = _published_digests(con, roster_id)
+        changed = [table for table in tables if published.get(".".join(table)) != digests[table]]
+        if changed:
+            retry_conflicts(lambda: _commit(con, work[0], changed, district_id))
     finally:
         con.execute(f"DETACH {CATALOG}")
+    _remember_digests(con, roster_id, {".".join(table): digest for table, digest in digests.items()})
+    return len(changed)
+
+
+def _digest_rows(con: duckdb.DuckDBPyConnection, work: str, table: tuple[str, str], district_id: str) -> str:
+    row = con.execute(
+        f'SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) FROM "{work}".{table[0]}.{table[1]} t '
+        "WHERE district_id = ?",
+        [district_id],
+    ).fetchone()
+    return f"{row[0]}:{row[1]}" if row else "0:0"
+
+
+def _roster_identity(con: duckdb.DuckDBPyConnection) -> str:
+    row = con.execute(f"SELECT min(snapshot_time)::VARCHAR FROM ducklake_snapshots('{CATALOG}')").fetchone()
+    return str(row[0]) if row else ""
+
+
+def _published_digests(con: duckdb.DuckDBPyConnection, roster_id: str) -> dict[str, str]:
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.digests (roster VARCHAR, tbl VARCHAR, digest VARCHAR)")
+    rows = con.execute(f"SELECT tbl, digest FROM {STATE_SCHEMA}.digests WHERE roster = ?", [roster_id]).fetchall()
+    return dict(rows)
+
+
+def _remember_digests(con: duckdb.DuckDBPyConnection, roster_id: str, digests: dict[str, str]) -> None:
+    """Kept only once the commit succeeded: a publish that died before it leaves the old digests, so the next
+    publish sends its tables again."""
+    con.execute(f"DELETE FROM {STATE_SCHEMA}.digests")
+    con.executemany(
+        f"INSERT INTO {STATE_SCHEMA}.digests VALUES (?, ?, ?)", [[roster_id, t, d] for t, d in digests.items()]
+    )
 
 
 def database_tables(con: duckdb.DuckDBPyConnection, database: str) -> list[tuple[str, str]]:

@@ -149,3 +149,17 @@ def test_the_sql_command_says_when_nothing_is_published(tmp_path, monkeypatch, c
     monkeypatch.setenv("ROSTER_DATA_DIR", str(tmp_path))
     assert main(["sql"]) == 1
     assert "no roster published yet" in capsys.readouterr().err
+
+
+def test_a_publish_that_changed_nothing_rewrites_no_roster_table(warehouse):
+    land_and_publish(warehouse, "d1", students("d1", 12))
+    with connect(warehouse.paths) as con:
+        before = con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('roster')").fetchone()[0]
+    warehouse.publish_district("d1")  # nothing new landed: only the ops records (this publish) change
+    with connect(warehouse.paths) as con:
+        after = con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots('roster')").fetchone()[0]
+        users = con.execute(
+            "SELECT count(*) FROM ducklake_table_changes('roster', 'main', 'users_all', ?, ?)", [before + 1, after]
+        ).fetchone()
+        publishes = con.execute("SELECT count(*) FROM ops.publishes WHERE district_id = 'd1'").fetchone()
+    assert after == before + 1 and users == (0,) and publishes == (2,)
