@@ -20,6 +20,11 @@ from roster_pipeline.defs.automation import (
 from roster_pipeline.defs.endpoint_assets import oneroster_endpoints
 from roster_pipeline.defs.resources import RosterSettings
 from roster_pipeline.defs.roster_assets import roster_tables
+from roster_pipeline.defs.roster_maintenance import (
+    roster_maintenance_job,
+    roster_maintenance_schedule,
+    roster_store_maintenance,
+)
 
 # Nightly syncs plus two hours of grace. Dagster judges this per asset, not per district, so one fresh district
 # makes an asset look fresh: the `districts_fresh` check names each stale district.
@@ -31,10 +36,10 @@ def with_roster_freshness(spec: dg.AssetSpec) -> dg.AssetSpec:
 
 
 defs = dg.Definitions(
-    assets=[oneroster_endpoints, *dg.map_asset_specs(with_roster_freshness, [roster_tables])],
+    assets=[oneroster_endpoints, *dg.map_asset_specs(with_roster_freshness, [roster_tables]), roster_store_maintenance],
     asset_checks=[districts_fresh],
-    jobs=[district_sync_job, freshness_check_job],
-    schedules=[nightly_delta_sync, weekly_full_reconciliation, freshness_check_schedule],
+    jobs=[district_sync_job, freshness_check_job, roster_maintenance_job],
+    schedules=[nightly_delta_sync, weekly_full_reconciliation, freshness_check_schedule, roster_maintenance_schedule],
     sensors=[district_registry_sensor, abandoned_runs_sensor, district_alerts_sensor],
     resources={"settings": RosterSettings()},
 )

@@ -20,7 +20,7 @@ from roster_pipeline.app.cli import main
 from roster_pipeline.config.settings import Settings
 from roster_pipeline.oneroster.flatten import flatten_records
 from roster_pipeline.store.lake import Lake
-from roster_pipeline.store.lakehouse import connect
+from roster_pipeline.store.lakehouse import connect, maintain
 from roster_pipeline.store.roster_export import export_roster
 from roster_pipeline.store.warehouse import RosterWarehouse
 
@@ -163,3 +163,19 @@ def test_a_publish_that_changed_nothing_rewrites_no_roster_table(warehouse):
         ).fetchone()
         publishes = con.execute("SELECT count(*) FROM ops.publishes WHERE district_id = 'd1'").fetchone()
     assert after == before + 1 and users == (0,) and publishes == (2,)
+
+
+def test_maintenance_compacts_a_nights_small_commits_without_changing_what_analysts_read(warehouse):
+    for count in (300, 301, 302):  # large enough to be written as files, not inlined in the catalog
+        land_and_publish(warehouse, "d1", students("d1", count))
+    land_and_publish(warehouse, "d2", students("d2", 300))
+    files_before = data_files(warehouse.paths, "users_all")
+    done = maintain(warehouse.paths)
+    assert done["merged_files"] >= 1, done
+    assert data_files(warehouse.paths, "users_all") < files_before
+    assert active_users(warehouse.paths) == {"d1": 302, "d2": 300}
+
+
+def data_files(paths: Settings, table: str) -> int:
+    with connect(paths) as con:
+        return con.execute(f"SELECT count(*) FROM ducklake_list_files('roster', '{table}')").fetchone()[0]
