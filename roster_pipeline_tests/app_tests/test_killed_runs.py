@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 import orjson
 import pytest
+import yaml
 
 from roster_pipeline.app import sync as sync_module
 from roster_pipeline.app.sync import sync_district
@@ -33,10 +33,12 @@ DISTRICT = "kill-usd"
 
 @pytest.fixture
 def home_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
-    """A real DAGSTER_HOME with the project's dagster.yaml (the roster_duckdb pool limited to one writer)."""
+    """A real DAGSTER_HOME with the project's dagster.yaml, its roster_duckdb pool cut to one slot."""
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copyfile(PROJECT_DAGSTER_YAML, home / "dagster.yaml")
+    config = yaml.safe_load(PROJECT_DAGSTER_YAML.read_text(encoding="utf-8"))
+    config["concurrency"]["pools"]["default_limit"] = 1  # one slot, so a second sync has to wait for it
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with dg.DagsterInstance.get() as instance:
         yield instance
