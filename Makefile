@@ -43,6 +43,8 @@ dagster: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/paging.py
 	$(PY) bench/sync.py
+	$(PY) bench/run_concurrency.py
+	$(PY) bench/fleet.py --districts 40 --students 1000 --large 0
 
 clean:
 	rm -rf $(VENV) data/lake data/roster.duckdb data/dagster_home
