@@ -33,8 +33,10 @@ from roster_pipeline.config.registry import Registry
 from roster_pipeline.defs.asset_checks import districts_fresh
 from roster_pipeline.defs.partitions import district_partitions, missing_district_partitions
 from roster_pipeline.defs.resources import RosterSettings
+from roster_pipeline.defs.roster_assets import ROSTER_POOL
 from roster_pipeline.defs.run_recovery import recover_dead_runs
 from roster_pipeline.defs.run_tags import sync_run_tags
+from roster_pipeline.defs.slot_wait import assign_stranded_waits
 
 LOOKBACK = timedelta(hours=24)
 
@@ -177,6 +179,12 @@ def abandoned_runs_sensor(context: dg.SensorEvaluationContext, settings: RosterS
     leftovers = settings.lake().clean_abandoned()
     for leftover in leftovers:
         context.log.warning(f"removed {leftover}, left by a killed run")
-    if not recovered and not leftovers:
+    unstuck = assign_stranded_waits(context.instance, ROSTER_POOL)
+    for run_id in unstuck:
+        context.log.warning(f"run {run_id[:8]} waited for a '{ROSTER_POOL}' slot that was free: handed it the slot")
+    if not recovered and not leftovers and not unstuck:
         return dg.SkipReason("no abandoned runs")
-    return dg.SkipReason(f"recovered {len(recovered)} abandoned run(s), removed {len(leftovers)} leftover(s)")
+    return dg.SkipReason(
+        f"recovered {len(recovered)} abandoned run(s), removed {len(leftovers)} leftover(s), "
+        f"handed {len(unstuck)} stranded step(s) a free slot"
+    )

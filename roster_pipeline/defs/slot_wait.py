@@ -13,6 +13,7 @@ import ctypes
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -163,3 +164,42 @@ class SlotWait(threading.Thread):
 def _raise_in_thread(thread_id: int, error: type[BaseException]) -> None:
     """Raise ``error`` in another thread at its next Python instruction (CPython's PyThreadState_SetAsyncExc)."""
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(error))
+
+
+# How long a step may wait while its pool has a free slot before it counts as stranded (Dagster hands a freed slot
+# to the next waiting step within a second or two; anything longer is a lost hand-over).
+STRANDED_AFTER_S = 60.0
+
+
+def assign_stranded_waits(instance: dg.DagsterInstance, pool: str, now: datetime | None = None) -> list[str]:
+    """Hand a free slot to each step that has waited for it too long; returns the runs whose steps were assigned.
+
+    With SQLite storage a step that starts waiting just as another run frees the last slot can be recorded as
+    waiting and never given the slot, which is free: only a later release hands it on, so the night's last run
+    waits forever (seen by bench/fleet.py). The abandoned-runs sensor calls this every minute."""
+    storage = instance.event_log_storage
+    assign = getattr(storage, "assign_pending_steps", None)  # SQL storages (SQLite, PostgreSQL) have it
+    if not storage.supports_global_concurrency_limits or assign is None:
+        return []
+    info = storage.get_concurrency_info(pool)
+    limit = info.limit if info.limit is not None else info.slot_count
+    assigned = [step for step in info.pending_steps if step.assigned_timestamp is not None]
+    moment = now or datetime.now(UTC)
+    stranded = sorted(
+        (
+            step
+            for step in info.pending_steps
+            if step.assigned_timestamp is None
+            and (moment - _aware(step.enqueued_timestamp)).total_seconds() >= STRANDED_AFTER_S
+        ),
+        key=lambda step: step.enqueued_timestamp,
+    )
+    free = max(0, (limit or 0) - max(len(assigned), len(info.claimed_slots)))
+    handed = stranded[:free]
+    for _ in handed:
+        assign([pool])  # the longest-waiting unassigned step, one per call
+    return [step.run_id for step in handed]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
