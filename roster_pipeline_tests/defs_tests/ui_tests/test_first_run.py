@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from roster_pipeline import connect
+from roster_pipeline.config.settings import Settings
 from roster_pipeline.sandbox.demo_districts import DEMO_DISTRICTS, demo_environment
 from roster_pipeline_tests.defs_tests.ui_tests.chromium import render
 from roster_pipeline_tests.defs_tests.ui_tests.conftest import (
@@ -201,7 +202,7 @@ def test_a_demo_partition_materializes_and_the_first_view_has_no_failure(launche
     assert freshness(ui)["success"] is True
     assert red_checks(ui) == []
     assert ui.graphql(FAILED_RUNS)["runsOrError"]["results"] == []
-    with duckdb.connect(str(launcher.data_dir / "roster.duckdb"), read_only=True) as con:
+    with connect(Settings.from_env(launcher.data_dir)) as con:
         published = {row[0] for row in con.execute("SELECT DISTINCT district_id FROM students").fetchall()}
     assert published == set(DEMO_IDS)
 
