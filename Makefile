@@ -47,4 +47,4 @@ bench: $(STAMP)
 	$(PY) bench/fleet.py --districts 40 --students 1000 --large 0
 
 clean:
-	rm -rf $(VENV) data/lake data/roster.duckdb data/dagster_home
+	rm -rf $(VENV) data/lake data/roster data/roster.duckdb data/work data/inbox data/dagster_home
