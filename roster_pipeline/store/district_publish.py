@@ -30,17 +30,16 @@ def publish_district_rows(con: duckdb.DuckDBPyConnection, settings: Settings, di
     database's `publish_state` schema, which is never published) is left alone, so a sync that changed nothing
     commits only its ops records. The digests are tied to the roster they were published to: a roster created
     anew (its first snapshot differs) gets every table again."""
-    work = con.execute("SELECT current_database()").fetchone()
-    assert work is not None
-    tables = [t for t in database_tables(con, work[0]) if t[0] != STATE_SCHEMA]
-    digests = {table: _digest_rows(con, work[0], table, district_id) for table in tables}
+    work = current_database(con)
+    tables = [t for t in database_tables(con, work) if t[0] != STATE_SCHEMA]
+    digests = {table: _digest_rows(con, work, table, district_id) for table in tables}
     attach(con, settings, read_only=False)
     try:
         roster_id = _roster_identity(con)
         published = _published_digests(con, roster_id)
         changed = [table for table in tables if published.get(".".join(table)) != digests[table]]
         if changed:
-            retry_conflicts(lambda: _commit(con, work[0], changed, district_id))
+            retry_conflicts(lambda: _commit(con, work, changed, district_id))
     finally:
         con.execute(f"DETACH {CATALOG}")
     _remember_digests(con, roster_id, {".".join(table): digest for table, digest in digests.items()})
@@ -75,6 +74,13 @@ def _remember_digests(con: duckdb.DuckDBPyConnection, roster_id: str, digests: d
     con.executemany(
         f"INSERT INTO {STATE_SCHEMA}.digests VALUES (?, ?, ?)", [[roster_id, t, d] for t, d in digests.items()]
     )
+
+
+def current_database(con: duckdb.DuckDBPyConnection) -> str:
+    """The catalog unqualified names resolve to (the work database a connection was opened on)."""
+    row = con.execute("SELECT current_database()").fetchone()
+    assert row is not None
+    return str(row[0])
 
 
 def database_tables(con: duckdb.DuckDBPyConnection, database: str) -> list[tuple[str, str]]:

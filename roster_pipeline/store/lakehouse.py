@@ -62,14 +62,15 @@ def _wheel_extension(name: str) -> Path:
 
 def attach_sql(settings: Settings, *, read_only: bool, catalog: Path | None = None) -> str:
     """The ATTACH statement that opens the roster (or a catalog being built for it) as catalog `roster`."""
-    options = [f"DATA_PATH '{_quoted(settings.roster_files_dir)}/'"]
+    options = [f"DATA_PATH '{quoted_path(settings.roster_files_dir)}/'"]
     if read_only:
         options.append("READ_ONLY")
-    where = _quoted(catalog or settings.roster_catalog)
+    where = quoted_path(catalog or settings.roster_catalog)
     return f"ATTACH 'ducklake:sqlite:{where}' AS {CATALOG} ({', '.join(options)})"
 
 
-def _quoted(path: Path) -> str:
+def quoted_path(path: Path) -> str:
+    """A path for use inside a single-quoted SQL string."""
     return str(path).replace("'", "''")
 
 
@@ -102,9 +103,7 @@ def ensure_catalog(settings: Settings) -> None:
         con = duckdb.connect()
         try:
             load_extensions(con)
-            con.execute(
-                attach_sql(settings, read_only=False).replace(_quoted(settings.roster_catalog), _quoted(building))
-            )
+            con.execute(attach_sql(settings, read_only=False, catalog=building))
         finally:
             con.close()
         os.replace(building, settings.roster_catalog)

@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 from roster_pipeline.config.settings import Settings
-from roster_pipeline.store.lakehouse import CATALOG, connect
+from roster_pipeline.store.lakehouse import CATALOG, connect, quoted_path
 
 
 def export_roster(settings: Settings, target: Path | None = None) -> Path:
@@ -22,7 +22,7 @@ def export_roster(settings: Settings, target: Path | None = None) -> Path:
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.exporting")
     try:
         with connect(settings) as con:
-            con.execute(f"ATTACH '{str(partial).replace(chr(39), chr(39) * 2)}' AS snapshot")
+            con.execute(f"ATTACH '{quoted_path(partial)}' AS snapshot")
             con.execute(f"COPY FROM DATABASE {CATALOG} TO snapshot")
             con.execute("DETACH snapshot")
         with open(partial, "rb") as handle:

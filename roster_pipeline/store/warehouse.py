@@ -23,7 +23,7 @@ import duckdb
 from roster_pipeline.config.settings import Settings
 from roster_pipeline.store.catalogue import DERIVED_TABLES, ROSTER_TABLES
 from roster_pipeline.store.derived_tables import SchoolSettings, rebuild_derived, rebuild_links
-from roster_pipeline.store.district_publish import database_tables, publish_district_rows
+from roster_pipeline.store.district_publish import current_database, database_tables, publish_district_rows
 from roster_pipeline.store.guard import (
     DistrictQuarantined,
     GuardPolicy,
@@ -33,6 +33,7 @@ from roster_pipeline.store.guard import (
     release_requested,
 )
 from roster_pipeline.store.lake import Lake
+from roster_pipeline.store.lakehouse import quoted_path
 from roster_pipeline.store.merge import apply_batches, superseded_batches
 from roster_pipeline.store.ops_log import mirror_ops, record_publish
 from roster_pipeline.store.publish_result import PublishResult
@@ -170,11 +171,9 @@ def migrate_from_legacy(con: duckdb.DuckDBPyConnection, legacy: Path, district_i
     if not legacy.exists():
         return 0
     copied = 0
-    con.execute(f"ATTACH '{str(legacy).replace(chr(39), chr(39) * 2)}' AS legacy (READ_ONLY)")
+    con.execute(f"ATTACH '{quoted_path(legacy)}' AS legacy (READ_ONLY)")
     try:
-        work = con.execute("SELECT current_database()").fetchone()
-        assert work is not None
-        tables, known = database_tables(con, work[0]), set(database_tables(con, "legacy"))
+        tables, known = database_tables(con, current_database(con)), set(database_tables(con, "legacy"))
         for schema, table in tables:
             if (schema, table) not in known:
                 continue

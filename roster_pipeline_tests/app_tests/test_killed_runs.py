@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import subprocess
@@ -10,7 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -44,17 +43,9 @@ def home_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[d
         yield instance
 
 
-@contextmanager
-def publish_lock_held(world: PipelineWorld) -> Iterator[None]:
-    """Hold the roster store's publish lock, so a sync in another process stops inside its publish."""
-    lock = world.paths.work_dir / f"district={DISTRICT}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def publish_lock_held(world: PipelineWorld) -> AbstractContextManager[None]:
+    """Hold the district's publish lock, so a sync in another process stops inside its publish."""
+    return world.settings.warehouse().publish_lock(DISTRICT)
 
 
 def start_sync_process(world: PipelineWorld) -> subprocess.Popen[bytes]:
