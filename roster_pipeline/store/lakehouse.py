@@ -40,14 +40,57 @@ class ExtensionMissing(RuntimeError):
     """The DuckLake extensions could not be loaded (the wheels are not installed for this DuckDB)."""
 
 
+# DuckDB checks an extension's signature (a hash of the whole file, 0.1 s for each of ours) every time a database
+# instance loads it, and the pipeline opens many instances (a work database per run, a reader per check). So each
+# process checks each installed file once, on a connection that enforces signatures, and records the file's identity;
+# connections made by `open_duckdb` then load that same, unchanged file without checking it again. A file that
+# changed since (another install, or tampering) is checked again before any connection loads it.
+UNCHECKED: dict[str, str | bool | int | float | list[str]] = {"allow_unsigned_extensions": True}
+_checked_files: dict[str, tuple[int, int, int]] = {}
+
+
+def open_duckdb(database: str | Path = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that may attach the roster: it loads the extensions this process has already checked
+    without paying for the check again (see `load_extensions`)."""
+    return duckdb.connect(str(database), read_only=read_only, config=UNCHECKED)
+
+
 def load_extensions(con: duckdb.DuckDBPyConnection) -> None:
-    """Load `sqlite` and `ducklake`, installing each from its wheel the first time (no network needed)."""
+    """Load `sqlite` and `ducklake` into `con`, installing each from its wheel the first time (no network needed).
+    Their files are signature-checked once per process (and again if they change) before any connection loads them."""
+    if not _still_checked():
+        _check_extensions()
     for name in EXTENSIONS:
-        try:
-            con.execute(f"LOAD {name}")
-        except duckdb.Error:
-            con.execute(f"INSTALL '{_wheel_extension(name)}'")
-            con.execute(f"LOAD {name}")
+        con.execute(f"LOAD {name}")
+
+
+def _check_extensions() -> None:
+    """Install (from the wheels) and load the extensions on a connection that enforces signatures, and remember the
+    identity of the files it accepted."""
+    with duckdb.connect() as checked:
+        for name in EXTENSIONS:
+            try:
+                checked.execute(f"LOAD {name}")
+            except duckdb.Error:
+                checked.execute(f"INSTALL '{_wheel_extension(name)}'")
+                checked.execute(f"LOAD {name}")
+        rows = checked.execute("SELECT install_path FROM duckdb_extensions() WHERE loaded AND install_path LIKE '/%'")
+        paths = [row[0] for row in rows.fetchall()]
+    global _checked_files
+    _checked_files = {path: _identity(path) for path in paths}  # replaced whole: other threads read it unlocked
+
+
+def _still_checked() -> bool:
+    checked = _checked_files
+    try:
+        return bool(checked) and all(_identity(path) == seen for path, seen in checked.items())
+    except OSError:
+        return False
+
+
+def _identity(path: str) -> tuple[int, int, int]:
+    stat = os.stat(path)
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def _wheel_extension(name: str) -> Path:
@@ -100,7 +143,7 @@ def ensure_catalog(settings: Settings) -> None:
             leftover.unlink()
         with contextlib.closing(sqlite3.connect(building)) as catalog:
             catalog.execute("PRAGMA journal_mode=WAL")
-        con = duckdb.connect()
+        con = open_duckdb()
         try:
             load_extensions(con)
             con.execute(attach_sql(settings, read_only=False, catalog=building))
@@ -114,7 +157,7 @@ def connect(settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
 
     `select * from students` and `select * from roster.students` both work; nothing it runs can change the roster.
     """
-    con = duckdb.connect()
+    con = open_duckdb()
     attach(con, settings or Settings.from_env(), read_only=True)
     con.execute(f"USE {CATALOG}")
     return con
@@ -161,7 +204,7 @@ def maintain(settings: Settings) -> dict[str, int]:
         "deleted_orphans": f"CALL ducklake_delete_orphaned_files('{CATALOG}', {keep_files})",
     }
     done: dict[str, int] = {}
-    with duckdb.connect() as con:
+    with open_duckdb() as con:
         attach(con, settings, read_only=False)
         for name, statement in steps.items():
             done[name] = retry_conflicts(partial(_rows_returned, con, statement))

@@ -33,7 +33,7 @@ from roster_pipeline.store.guard import (
     release_requested,
 )
 from roster_pipeline.store.lake import Lake
-from roster_pipeline.store.lakehouse import quoted_path
+from roster_pipeline.store.lakehouse import open_duckdb, quoted_path
 from roster_pipeline.store.merge import apply_batches, superseded_batches
 from roster_pipeline.store.ops_log import mirror_ops, record_publish
 from roster_pipeline.store.publish_result import PublishResult
@@ -140,7 +140,7 @@ class RosterWarehouse:
         path = self.work_path(district_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         fresh = not path.exists()
-        con = duckdb.connect(str(path))
+        con = open_duckdb(path)
         try:
             ensure_schema(con)
             if fresh:
