@@ -17,8 +17,9 @@ DAGSTER_HOME_DIR := $(CURDIR)/data/dagster_home
 demo: $(STAMP)
 	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(VENV)/bin/roster-pipeline demo
 
+# One pytest worker per core (pytest-xdist): most tests wait on servers, subprocesses and Dagster's storage.
 test: $(STAMP) chromium
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n auto
 
 # The UI test screenshots the asset graph with Debian's chromium; CI (root, Debian) installs it here.
 chromium:
