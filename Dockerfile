@@ -14,10 +14,10 @@ WORKDIR /opt/src
 COPY pyproject.toml README.md ./
 COPY roster_pipeline ./roster_pipeline
 # The README's install (`pip install -e '.[dev]'`, what `make` runs), made for an image: not editable, no dev
-# tools. dagster-postgres holds the instance's run storage (deploy/dagster.yaml); dagster-k8s is needed in the
-# image when the Helm chart's K8sRunLauncher launches runs from it. Both are released in step with Dagster 1.13.
+# tools. The `deploy` extra adds dagster-postgres (the instance's storage, deploy/dagster.yaml) and dagster-k8s
+# (the Helm chart's K8sRunLauncher launches runs from this image); both are released in step with Dagster 1.13.
 RUN pip install --upgrade pip \
-    && pip install . "dagster-postgres>=0.29,<0.30" "dagster-k8s>=0.29,<0.30"
+    && pip install ".[deploy]"
 
 FROM python:3.11-slim
 COPY --from=build /opt/venv /opt/venv

@@ -400,7 +400,7 @@ def test_dockerfile_installs_the_project_with_pip_non_editable_without_dev_extra
     instructions = dockerfile_instructions()
     runs = [arguments for keyword, arguments in instructions if keyword == "RUN"]
     installs = [shlex.split(command) for run in runs for command in run.split("&&") if "pip install" in command]
-    project_installs = [words for words in installs if "." in words]
+    project_installs = [words for words in installs if any(word.startswith(".") for word in words)]
 
     assert next(arguments for keyword, arguments in instructions if keyword == "FROM").startswith("python:3.11-slim")
     assert "python -m venv /opt/venv" in runs
@@ -408,8 +408,12 @@ def test_dockerfile_installs_the_project_with_pip_non_editable_without_dev_extra
     words = project_installs[0]
     assert "-e" not in words and "--editable" not in words
     assert not any("[dev]" in word or "[test]" in word for word in words)
-    # The instance's PostgreSQL storage (deploy/dagster.yaml) needs dagster-postgres in the same environment.
-    assert any(word.startswith("dagster-postgres") for word in words)
+    # The instance's PostgreSQL storage (deploy/dagster.yaml) needs dagster-postgres in the same environment: the
+    # project's `deploy` extra, which must name it.
+    assert ".[deploy]" in words
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(need.startswith("dagster-postgres") for need in extras["deploy"])
+    assert any(need.startswith("dagster-k8s") for need in extras["deploy"])
     assert ("ENV", "PATH=/opt/venv/bin:$PATH") in instructions
 
 
