@@ -189,31 +189,38 @@ def cmd_registry_schema(args: argparse.Namespace) -> int:
 
 def cmd_sql(args: argparse.Namespace) -> int:
     """The DuckDB shell (the `duckdb-cli` wheel) with the roster attached read-only as the default catalog."""
-    from roster_pipeline.store.lakehouse import CATALOG, attach_sql, load_extensions
+    from roster_pipeline.store.lakehouse import CATALOG, attach_sql, extensions_for, load_extensions, roster_exists
 
     settings = Settings.from_env()
-    if not settings.roster_catalog.exists():
-        print(f"no roster published yet at {settings.roster_catalog} (run a sync first)", file=sys.stderr)
+    if not roster_exists(settings):
+        print(f"no roster published yet in {_where(settings)} (run a sync first)", file=sys.stderr)
         return 1
-    load_extensions(duckdb.connect())  # installs the extensions from their wheels where the shell looks for them
+    needed = extensions_for(settings)
+    load_extensions(duckdb.connect(), needed)  # installs the extensions from their wheels where the shell finds them
     shell = shutil.which("duckdb", path=str(Path(sys.executable).parent)) or shutil.which("duckdb")
     if shell is None:
         print("the DuckDB shell is missing: pip install 'duckdb-cli==" + duckdb.__version__ + "'", file=sys.stderr)
         return 2
-    opening = f"LOAD sqlite; LOAD ducklake; {attach_sql(settings, read_only=True)}; USE {CATALOG};"
+    loads = "".join(f"LOAD {name}; " for name in needed)
+    opening = f"{loads}{attach_sql(settings, read_only=True)}; USE {CATALOG};"
     extra = [a for a in args.duckdb_args if a != "--"]
     return subprocess.call([shell, "-cmd", opening, *extra])
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from roster_pipeline.store.lakehouse import roster_exists
     from roster_pipeline.store.roster_export import export_roster
 
     settings = Settings.from_env()
-    if not settings.roster_catalog.exists():
-        print(f"no roster published yet at {settings.roster_catalog} (run a sync first)", file=sys.stderr)
+    if not roster_exists(settings):
+        print(f"no roster published yet in {_where(settings)} (run a sync first)", file=sys.stderr)
         return 1
     print(f"wrote {export_roster(settings, args.output)}")
     return 0
+
+
+def _where(settings: Settings) -> str:
+    return settings.catalog_url or str(settings.roster_catalog)
 
 
 def _secret_names(district: DistrictConfig) -> list[str]:

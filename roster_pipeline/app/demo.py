@@ -29,7 +29,7 @@ from roster_pipeline.defs.resources import RosterSettings
 from roster_pipeline.sandbox.demo_districts import DEMO_DISTRICTS, build_demo_server, demo_environment
 from roster_pipeline.sandbox.generator import SyntheticDistrict
 from roster_pipeline.sandbox.server import SandboxServer
-from roster_pipeline.store.lakehouse import connect
+from roster_pipeline.store.lakehouse import connect, roster_exists
 from roster_pipeline.store.roster_export import export_roster
 
 DEFAULT_SANDBOX_PORT = 8765
@@ -80,7 +80,7 @@ def run_demo(*, verbose: bool = False, sandbox_port: int | None = None) -> int:
         results += sync_with_progress(demo_ids, title=title, verbose=verbose, console=console)
         console.print()
     paths = RosterSettings().paths
-    if paths.roster_catalog.exists():
+    if roster_exists(paths):
         _print_row_counts(console, paths, demo_ids)
         export_roster(paths)
     if found := findings(results):

@@ -3,6 +3,11 @@
 `ROSTER_DATA_DIR` (default `data/` in the working directory) holds the landing zone (`lake/`), the SFTP inbox,
 the work and published roster files, and by default the registry (`districts.yaml`, or `ROSTER_DISTRICTS_FILE`)
 and the Dagster instance (`dagster_home/`, or `DAGSTER_HOME`). Everything else asks a `Settings` for its paths.
+
+Beyond one machine, the published roster moves off the data folder: `ROSTER_CATALOG_URL` names its DuckLake catalog
+(what follows `ducklake:`, e.g. `postgres:dbname=roster host=db user=roster`; the password comes from libpq's
+`PGPASSWORD`, never the URL) and `ROSTER_FILES_URL` where its Parquet files live (a shared folder, or
+`s3://bucket/roster/`). Unset or empty, the roster is a SQLite catalog and files under `<data>/roster/`.
 """
 
 from __future__ import annotations
@@ -22,13 +27,19 @@ class Settings:
 
     data_dir: Path
     districts_file: Path
+    catalog_url: str | None = None
+    files_url: str | None = None
 
     @classmethod
     def from_env(cls, data_dir: str | Path | None = None, districts_file: str | Path | None = None) -> Settings:
-        """Explicit values first, then `ROSTER_DATA_DIR` / `ROSTER_DISTRICTS_FILE`, then the defaults."""
+        """Explicit values first, then `ROSTER_DATA_DIR` / `ROSTER_DISTRICTS_FILE`, then the defaults; the roster's
+        catalog and files from `ROSTER_CATALOG_URL` / `ROSTER_FILES_URL` (an empty value counts as unset)."""
         folder = Path(data_dir or os.environ.get("ROSTER_DATA_DIR") or "data").resolve()
         registry = districts_file or os.environ.get("ROSTER_DISTRICTS_FILE")
-        return cls(folder, Path(registry).resolve() if registry else folder / "districts.yaml")
+        catalog, files = os.environ.get("ROSTER_CATALOG_URL") or None, os.environ.get("ROSTER_FILES_URL") or None
+        if catalog and "password" in catalog.lower():
+            raise ValueError("ROSTER_CATALOG_URL must not carry a password (it is shown in errors): set PGPASSWORD")
+        return cls(folder, Path(registry).resolve() if registry else folder / "districts.yaml", catalog, files)
 
     @property
     def lake_dir(self) -> Path:
@@ -66,8 +77,23 @@ class Settings:
 
     @property
     def roster_files_dir(self) -> Path:
-        """The roster's Parquet data and delete files."""
+        """The roster's Parquet data and delete files (when `ROSTER_FILES_URL` does not put them elsewhere)."""
         return self.roster_dir / "files"
+
+    @property
+    def roster_catalog_spec(self) -> str:
+        """What follows `ducklake:` when the roster is attached: `ROSTER_CATALOG_URL`, or the SQLite catalog file."""
+        return self.catalog_url or f"sqlite:{self.roster_catalog}"
+
+    @property
+    def roster_data_path(self) -> str:
+        """Where the roster's Parquet files live: `ROSTER_FILES_URL`, or the local files folder."""
+        return self.files_url or f"{self.roster_files_dir}/"
+
+    @property
+    def catalog_is_local(self) -> bool:
+        """The roster's catalog is the SQLite file in the data folder (no `ROSTER_CATALOG_URL`)."""
+        return self.catalog_url is None
 
     @property
     def roster_path(self) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from roster_pipeline.defs.resources import RosterSettings
-from roster_pipeline.store.lakehouse import FILE_GRACE_HOURS, SNAPSHOT_RETENTION_DAYS, maintain
+from roster_pipeline.store.lakehouse import FILE_GRACE_HOURS, SNAPSHOT_RETENTION_DAYS, maintain, roster_exists
 
 
 @dg.asset(
@@ -22,7 +22,7 @@ from roster_pipeline.store.lakehouse import FILE_GRACE_HOURS, SNAPSHOT_RETENTION
 )
 def roster_store_maintenance(settings: RosterSettings) -> dg.MaterializeResult:
     paths = settings.paths
-    if not paths.roster_catalog.exists():
+    if not roster_exists(paths):
         return dg.MaterializeResult(metadata={"note": "nothing published yet"})
     done = maintain(paths)
     return dg.MaterializeResult(metadata={name: dg.MetadataValue.int(count) for name, count in done.items()})

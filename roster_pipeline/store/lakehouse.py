@@ -46,7 +46,9 @@ class ExtensionMissing(RuntimeError):
 # connections made by `open_duckdb` then load that same, unchanged file without checking it again. A file that
 # changed since (another install, or tampering) is checked again before any connection loads it.
 UNCHECKED: dict[str, str | bool | int | float | list[str]] = {"allow_unsigned_extensions": True}
-_checked_files: dict[str, tuple[int, int, int]] = {}
+# The extensions checked so far, and the identity (inode, size, mtime) of every file that check accepted; replaced
+# whole, never changed in place, so other threads read it without a lock.
+_checked: tuple[frozenset[str], dict[str, tuple[int, int, int]]] = (frozenset(), {})
 
 
 def open_duckdb(database: str | Path = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -55,20 +57,29 @@ def open_duckdb(database: str | Path = ":memory:", *, read_only: bool = False) -
     return duckdb.connect(str(database), read_only=read_only, config=UNCHECKED)
 
 
-def load_extensions(con: duckdb.DuckDBPyConnection) -> None:
-    """Load `sqlite` and `ducklake` into `con`, installing each from its wheel the first time (no network needed).
+def extensions_for(settings: Settings | None) -> tuple[str, ...]:
+    """The extensions attaching the roster needs: DuckLake, and the catalog's database (SQLite, or PostgreSQL)."""
+    if settings is not None and settings.roster_catalog_spec.startswith(("postgres:", "postgresql:")):
+        return ("ducklake", "postgres")
+    return EXTENSIONS
+
+
+def load_extensions(con: duckdb.DuckDBPyConnection, names: tuple[str, ...] = EXTENSIONS) -> None:
+    """Load the roster's extensions into `con`, installing each from its wheel the first time (no network needed).
     Their files are signature-checked once per process (and again if they change) before any connection loads them."""
-    if not _still_checked():
-        _check_extensions()
-    for name in EXTENSIONS:
+    if not _still_checked(names):
+        _check_extensions(names)
+    for name in names:
         con.execute(f"LOAD {name}")
 
 
-def _check_extensions() -> None:
+def _check_extensions(names: tuple[str, ...]) -> None:
     """Install (from the wheels) and load the extensions on a connection that enforces signatures, and remember the
     identity of the files it accepted."""
+    global _checked
+    known, _ = _checked
     with duckdb.connect() as checked:
-        for name in EXTENSIONS:
+        for name in sorted(known | set(names)):
             try:
                 checked.execute(f"LOAD {name}")
             except duckdb.Error:
@@ -76,14 +87,13 @@ def _check_extensions() -> None:
                 checked.execute(f"LOAD {name}")
         rows = checked.execute("SELECT install_path FROM duckdb_extensions() WHERE loaded AND install_path LIKE '/%'")
         paths = [row[0] for row in rows.fetchall()]
-    global _checked_files
-    _checked_files = {path: _identity(path) for path in paths}  # replaced whole: other threads read it unlocked
+    _checked = (known | set(names), {path: _identity(path) for path in paths})
 
 
-def _still_checked() -> bool:
-    checked = _checked_files
+def _still_checked(names: tuple[str, ...]) -> bool:
+    known, files = _checked
     try:
-        return bool(checked) and all(_identity(path) == seen for path, seen in checked.items())
+        return set(names) <= known and all(_identity(path) == seen for path, seen in files.items())
     except OSError:
         return False
 
@@ -104,36 +114,70 @@ def _wheel_extension(name: str) -> Path:
 
 
 def attach_sql(settings: Settings, *, read_only: bool, catalog: Path | None = None) -> str:
-    """The ATTACH statement that opens the roster (or a catalog being built for it) as catalog `roster`."""
-    options = [f"DATA_PATH '{quoted_path(settings.roster_files_dir)}/'"]
+    """The ATTACH statement that opens the roster (or a local catalog being built for it) as catalog `roster`."""
+    options = [f"DATA_PATH '{quoted_path(settings.roster_data_path)}'"]
     if read_only:
         options.append("READ_ONLY")
-    where = quoted_path(catalog or settings.roster_catalog)
-    return f"ATTACH 'ducklake:sqlite:{where}' AS {CATALOG} ({', '.join(options)})"
+    where = f"sqlite:{catalog}" if catalog else settings.roster_catalog_spec
+    return f"ATTACH 'ducklake:{quoted_path(where)}' AS {CATALOG} ({', '.join(options)})"
 
 
-def quoted_path(path: Path) -> str:
-    """A path for use inside a single-quoted SQL string."""
+def quoted_path(path: Path | str) -> str:
+    """A path (or any text) for use inside a single-quoted SQL string."""
     return str(path).replace("'", "''")
 
 
+class RosterMissing(FileNotFoundError):
+    """Nothing has been published yet: the roster's catalog does not exist."""
+
+
 def attach(con: duckdb.DuckDBPyConnection, settings: Settings, *, read_only: bool) -> None:
-    """Attach the roster to `con` as `roster`; a writer creates it (catalog in WAL mode) the first time."""
-    load_extensions(con)
+    """Attach the roster to `con` as `roster`; a writer creates it the first time."""
+    load_extensions(con, extensions_for(settings))
     if not read_only:
         ensure_catalog(settings)
-    elif not settings.roster_catalog.exists():
-        raise FileNotFoundError(f"no roster published yet at {settings.roster_catalog} (run a sync first)")
-    con.execute(attach_sql(settings, read_only=read_only))
+    elif settings.catalog_is_local and not settings.roster_catalog.exists():
+        raise RosterMissing(f"no roster published yet at {settings.roster_catalog} (run a sync first)")
+    try:
+        con.execute(attach_sql(settings, read_only=read_only))
+    except duckdb.Error as error:
+        if settings.catalog_is_local:
+            raise
+        exists = roster_exists(settings)
+        if read_only and not exists:
+            raise RosterMissing(f"no roster published yet in {settings.catalog_url} (run a sync first)") from error
+        if read_only or not exists:
+            raise
+        # Two first writers created DuckLake's tables in the catalog database at once, and this one lost.
+        con.execute(attach_sql(settings, read_only=read_only))
+
+
+def roster_exists(settings: Settings) -> bool:
+    """Whether anything has been published: the local catalog file exists, or the catalog database holds
+    DuckLake's tables."""
+    if settings.catalog_is_local:
+        return settings.roster_catalog.exists()
+    kind, spec = settings.roster_catalog_spec.split(":", 1)
+    with open_duckdb() as con:
+        load_extensions(con, extensions_for(settings))
+        con.execute(f"ATTACH '{quoted_path(spec)}' AS catalog_db (TYPE {kind}, READ_ONLY)")
+        found = con.execute(
+            "SELECT count(*) FROM duckdb_tables() "
+            "WHERE database_name = 'catalog_db' AND table_name = 'ducklake_snapshot'"
+        ).fetchone()
+    return bool(found and found[0])
 
 
 def ensure_catalog(settings: Settings) -> None:
     """Create the roster the first time: a SQLite catalog in WAL mode (readers never wait for a committing writer,
     nor it for them) with DuckLake's metadata in it. It is built under another name and renamed into place under a
-    lock, so two first publishes cannot both initialise it and a reader never finds it half made."""
-    if settings.roster_catalog.exists():
+    lock, so two first publishes cannot both initialise it and a reader never finds it half made. A catalog in
+    PostgreSQL (`ROSTER_CATALOG_URL`) is created by the first writer's ATTACH instead."""
+    if not settings.catalog_is_local or settings.roster_catalog.exists():
         return
-    settings.roster_files_dir.mkdir(parents=True, exist_ok=True)
+    if settings.files_url is None:
+        settings.roster_files_dir.mkdir(parents=True, exist_ok=True)
+    settings.roster_dir.mkdir(parents=True, exist_ok=True)
     with open(settings.roster_dir / "catalog.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if settings.roster_catalog.exists():
