@@ -1,12 +1,14 @@
-"""The published roster: a DuckLake with a SQLite catalog (WAL) and Parquet data files under the data folder.
+"""The published roster: a DuckLake with a SQLite catalog (WAL) and Parquet data files under the data folder (or a
+PostgreSQL catalog, and files in a shared folder or on object storage: `Settings`, object_storage.py).
 
 Analysts and products read it; each district's publish is one DuckLake transaction that replaces that district's
 rows, so a commit costs what the district holds, never what the fleet holds. Readers in other processes always see
 a committed snapshot and never block a writer. Several writers may commit at once: a conflict (two commits racing
 for the catalog, or touching the same data file) rolls back and the publish is retried.
 
-Offline, the `ducklake` and `sqlite` extensions come from their PyPI wheels (`duckdb-extension-*`), installed into
-DuckDB's extension directory on first use, so the DuckDB shell (`roster-pipeline sql`) finds them too.
+Offline, the `ducklake` and `sqlite` extensions (and `postgres`, `httpfs` when needed) come from their PyPI wheels
+(`duckdb-extension-*`), installed into DuckDB's extension directory on first use, so the DuckDB shell
+(`roster-pipeline sql`) finds them too.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import TypeVar
 import duckdb
 
 from roster_pipeline.config.settings import Settings
+from roster_pipeline.store.object_storage import create_files_secret, on_object_storage
 
 CATALOG = "roster"
 EXTENSIONS = ("sqlite", "ducklake")
@@ -58,10 +61,14 @@ def open_duckdb(database: str | Path = ":memory:", *, read_only: bool = False) -
 
 
 def extensions_for(settings: Settings | None) -> tuple[str, ...]:
-    """The extensions attaching the roster needs: DuckLake, and the catalog's database (SQLite, or PostgreSQL)."""
+    """The extensions attaching the roster needs: DuckLake, the catalog's database (SQLite, or PostgreSQL), and
+    httpfs when the files are on object storage."""
+    names: tuple[str, ...] = EXTENSIONS
     if settings is not None and settings.roster_catalog_spec.startswith(("postgres:", "postgresql:")):
-        return ("ducklake", "postgres")
-    return EXTENSIONS
+        names = ("ducklake", "postgres")
+    if settings is not None and on_object_storage(settings.roster_data_path):
+        names = (*names, "httpfs")
+    return names
 
 
 def load_extensions(con: duckdb.DuckDBPyConnection, names: tuple[str, ...] = EXTENSIONS) -> None:
@@ -133,7 +140,7 @@ class RosterMissing(FileNotFoundError):
 
 def attach(con: duckdb.DuckDBPyConnection, settings: Settings, *, read_only: bool) -> None:
     """Attach the roster to `con` as `roster`; a writer creates it the first time."""
-    load_extensions(con, extensions_for(settings))
+    _prepare(con, settings)
     if not read_only:
         ensure_catalog(settings)
     elif settings.catalog_is_local and not settings.roster_catalog.exists():
@@ -150,6 +157,12 @@ def attach(con: duckdb.DuckDBPyConnection, settings: Settings, *, read_only: boo
             raise
         # Two first writers created DuckLake's tables in the catalog database at once, and this one lost.
         con.execute(attach_sql(settings, read_only=read_only))
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """What `con` needs before the roster is attached: the extensions, and the credentials for its files."""
+    load_extensions(con, extensions_for(settings))
+    create_files_secret(con, settings.roster_data_path)
 
 
 def roster_exists(settings: Settings) -> bool:
@@ -189,7 +202,7 @@ def ensure_catalog(settings: Settings) -> None:
             catalog.execute("PRAGMA journal_mode=WAL")
         con = open_duckdb()
         try:
-            load_extensions(con)
+            _prepare(con, settings)
             con.execute(attach_sql(settings, read_only=False, catalog=building))
         finally:
             con.close()

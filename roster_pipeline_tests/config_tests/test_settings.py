@@ -31,7 +31,7 @@ def test_a_catalog_url_and_files_url_move_the_roster_off_the_data_folder(
     settings = Settings.from_env(tmp_path)
 
     assert not settings.catalog_is_local
-    assert extensions_for(settings) == ("ducklake", "postgres")
+    assert extensions_for(settings) == ("ducklake", "postgres", "httpfs")
     assert attach_sql(settings, read_only=True) == (
         "ATTACH 'ducklake:postgres:dbname=roster host=db user=roster' AS roster "
         "(DATA_PATH 's3://rosters/roster/', READ_ONLY)"

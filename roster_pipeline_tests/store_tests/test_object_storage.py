@@ -1,0 +1,187 @@
+"""The roster's files on S3-compatible object storage (`ROSTER_FILES_URL=s3://…`), credentials from the AWS variables.
+
+moto's S3 server answers over real HTTP on loopback and checks every request's signature against an IAM user's key;
+the districts' rows go through the store's normal publish into a real DuckLake with a local SQLite catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import duckdb
+import httpx
+import pytest
+from moto.server import ThreadedMotoServer
+
+from roster_pipeline.config.settings import Settings
+from roster_pipeline.oneroster.flatten import flatten_records
+from roster_pipeline.oneroster.normalize import normalize_record
+from roster_pipeline.sandbox.generator import SyntheticDistrict
+from roster_pipeline.store.lake import Lake
+from roster_pipeline.store.lakehouse import connect, extensions_for
+from roster_pipeline.store.object_storage import ObjectStorageCredentialsMissing, endpoint_options, s3_secret_options
+from roster_pipeline.store.warehouse import RosterWarehouse
+
+BUCKET = "district-rosters"
+ENDPOINTS = ("academicSessions", "orgs", "users", "courses", "classes", "enrollments", "demographics")
+S3_ANYTHING = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}'
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """The roster's bucket, and the IAM user's credentials the environment holds for it."""
+
+    s3: Any
+    endpoint_url: str
+    key_id: str
+    secret: str
+
+    def parquet_files(self, prefix: str = "roster/") -> list[str]:
+        listed = self.s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+        return [item["Key"] for item in listed.get("Contents", []) if item["Key"].endswith(".parquet")]
+
+
+@pytest.fixture
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server on a free loopback port; its accounts are emptied and it stops after the test."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    try:
+        yield url
+    finally:
+        httpx.post(f"{url}/moto-api/reset-auth", content=b"inf")
+        httpx.post(f"{url}/moto-api/reset")
+        server.stop()
+
+
+@pytest.fixture
+def bucket(s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Bucket:
+    """A bucket only an IAM user's key may use, and the environment a worker sharing it would have."""
+    anyone = {"endpoint_url": s3_endpoint, "region_name": "us-east-1"}
+    anyone |= {"aws_access_key_id": "setup", "aws_secret_access_key": "setup"}
+    iam = boto3.client("iam", **anyone)
+    iam.create_user(UserName="roster-publisher")
+    iam.put_user_policy(UserName="roster-publisher", PolicyName="roster-files", PolicyDocument=S3_ANYTHING)
+    key = iam.create_access_key(UserName="roster-publisher")["AccessKey"]
+    boto3.client("s3", **anyone).create_bucket(Bucket=BUCKET)
+    httpx.post(f"{s3_endpoint}/moto-api/reset-auth", content=b"0").raise_for_status()  # signatures checked from now
+    credentials = {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **credentials)
+    monkeypatch.delenv("ROSTER_CATALOG_URL", raising=False)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.setenv("ROSTER_FILES_URL", f"s3://{BUCKET}/roster/")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    return Bucket(s3, s3_endpoint, key["AccessKeyId"], key["SecretAccessKey"])
+
+
+@pytest.fixture
+def warehouse(bucket: Bucket, tmp_path: Path) -> RosterWarehouse:
+    return RosterWarehouse(tmp_path, Lake(tmp_path / "lake"))
+
+
+@pytest.fixture
+def districts(small_district: Callable[..., SyntheticDistrict]) -> list[SyntheticDistrict]:
+    shape = {"schools": 1, "students_per_school": 12, "classes_per_school": 2, "teachers_per_school": 1}
+    return [small_district("oak-usd", seed=1, **shape), small_district("elm-usd", seed=2, **shape)]
+
+
+def land_full_sync(warehouse: RosterWarehouse, district: SyntheticDistrict) -> None:
+    """What a full sync lands: every endpoint's records, normalised and flattened, as one full batch each."""
+    for endpoint in ENDPOINTS:
+        writer = warehouse.lake.new_batch(endpoint, district.district_id)
+        records = [normalize_record(endpoint, record) for record in district.records(endpoint)]
+        writer.append(flatten_records(endpoint, district.district_id, records))
+        writer.commit("full", None, district.spec.base_time)
+
+
+def files_holding(folder: Path, text: str) -> list[Path]:
+    return [path for path in folder.rglob("*") if path.is_file() and text.encode() in path.read_bytes()]
+
+
+def test_districts_published_to_object_storage_are_read_back_by_analysts(
+    warehouse: RosterWarehouse, bucket: Bucket, districts: list[SyntheticDistrict], tmp_path: Path
+) -> None:
+    for district in districts:
+        land_full_sync(warehouse, district)
+        warehouse.publish_district(district.district_id)
+
+    with connect(Settings.from_env(tmp_path)) as con:
+        users = dict(con.execute("SELECT district_id, count(*) FROM users_all GROUP BY ALL").fetchall())
+        [(listed,)] = con.execute("SELECT secret_string FROM duckdb_secrets() WHERE name = 'roster_files'").fetchall()
+    assert users == {district.district_id: district.size("users") for district in districts}
+    assert "secret=redacted" in listed and bucket.secret not in listed
+
+    assert len(bucket.parquet_files("roster/main/users_all/")) == len(districts)  # a file of users per publish
+    assert not (tmp_path / "roster" / "files").exists()
+    assert (tmp_path / "roster" / "catalog.sqlite").exists()  # the catalog stays local: only the files moved
+    assert files_holding(tmp_path, bucket.secret) == []
+
+
+def test_a_wrong_secret_key_fails_the_publish_without_echoing_it(
+    warehouse: RosterWarehouse,
+    bucket: Bucket,
+    districts: list[SyntheticDistrict],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    wrong = "wrong" + bucket.secret[5:]
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", wrong)
+    land_full_sync(warehouse, districts[0])
+
+    with pytest.raises(duckdb.Error) as refused:
+        warehouse.publish_district(districts[0].district_id)
+
+    assert "403" in str(refused.value) or "Forbidden" in str(refused.value), refused.value
+    assert wrong not in str(refused.value) and bucket.secret not in str(refused.value)
+    assert bucket.parquet_files() == []
+    assert files_holding(tmp_path, wrong) == []
+
+
+def test_files_on_object_storage_need_httpfs() -> None:
+    settings = Settings(Path("/srv/data"), Path("/srv/data/districts.yaml"), files_url="s3://rosters/roster/")
+    assert extensions_for(settings) == ("sqlite", "ducklake", "httpfs")
+    on_postgres = Settings(settings.data_dir, settings.districts_file, "postgres:dbname=roster", settings.files_url)
+    assert extensions_for(on_postgres) == ("ducklake", "postgres", "httpfs")
+
+
+def test_a_missing_credential_is_named_before_anything_is_attached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROSTER_FILES_URL", "s3://rosters/roster/")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAROSTER")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "")  # empty counts as unset
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+
+    with pytest.raises(ObjectStorageCredentialsMissing, match=r"s3://rosters/roster/.* but AWS_SECRET_ACCESS_KEY is"):
+        connect(Settings.from_env(tmp_path))
+
+
+def test_the_region_may_come_from_aws_default_region_and_both_are_named_when_neither_is_set() -> None:
+    environ = {"AWS_ACCESS_KEY_ID": "AKIAROSTER", "AWS_SECRET_ACCESS_KEY": "s3cr3t", "AWS_DEFAULT_REGION": "eu-west-1"}
+    assert s3_secret_options("s3://rosters/", environ)["REGION"] == "eu-west-1"
+
+    with pytest.raises(ObjectStorageCredentialsMissing) as missing:
+        s3_secret_options("s3://rosters/", {**environ, "AWS_DEFAULT_REGION": ""})
+    assert "AWS_REGION (or AWS_DEFAULT_REGION) is not set" in str(missing.value)
+    assert "s3cr3t" not in str(missing.value)
+
+
+def test_an_endpoint_url_becomes_host_and_port_with_path_style_urls() -> None:
+    assert endpoint_options("http://minio:9000") == {"ENDPOINT": "minio:9000", "USE_SSL": False, "URL_STYLE": "path"}
+    assert endpoint_options("https://acct.r2.cloudflarestorage.com/") == {
+        "ENDPOINT": "acct.r2.cloudflarestorage.com",
+        "USE_SSL": True,
+        "URL_STYLE": "path",
+    }
+    with pytest.raises(ValueError) as refused:
+        endpoint_options("http://key:hunter2@minio:9000")
+    assert "hunter2" not in str(refused.value)
