@@ -190,6 +190,7 @@ def cmd_registry_schema(args: argparse.Namespace) -> int:
 def cmd_sql(args: argparse.Namespace) -> int:
     """The DuckDB shell (the `duckdb-cli` wheel) with the roster attached read-only as the default catalog."""
     from roster_pipeline.store.lakehouse import CATALOG, attach_sql, extensions_for, load_extensions, roster_exists
+    from roster_pipeline.store.object_storage import shell_secret_sql
 
     settings = Settings.from_env()
     if not roster_exists(settings):
@@ -202,7 +203,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
         print("the DuckDB shell is missing: pip install 'duckdb-cli==" + duckdb.__version__ + "'", file=sys.stderr)
         return 2
     loads = "".join(f"LOAD {name}; " for name in needed)
-    opening = f"{loads}{attach_sql(settings, read_only=True)}; USE {CATALOG};"
+    secret = shell_secret_sql(settings.roster_data_path)
+    opening = f"{loads}{secret}{attach_sql(settings, read_only=True)}; USE {CATALOG};"
     extra = [a for a in args.duckdb_args if a != "--"]
     return subprocess.call([shell, "-cmd", opening, *extra])
 

@@ -48,6 +48,24 @@ def create_files_secret(
     )
 
 
+def shell_secret_sql(data_path: str, environ: Mapping[str, str] = os.environ) -> str:
+    """The same secret for the DuckDB shell (`roster-pipeline sql`), which inherits the environment: every value is
+    read there by the shell's `getenv`, so no credential is put on its command line (where `ps` shows it)."""
+    if not on_object_storage(data_path):
+        return ""
+    options = s3_secret_options(data_path, environ)
+    read_from = {**CREDENTIALS, "SESSION_TOKEN": ("AWS_SESSION_TOKEN",)}
+    listed = []
+    for name, value in options.items():
+        if name in read_from:
+            variable = next(variable for variable in read_from[name] if environ.get(variable))
+            listed.append(f"{name} getenv('{variable}')")
+        else:
+            text = str(value).lower() if isinstance(value, bool) else "'" + str(value).replace("'", "''") + "'"
+            listed.append(f"{name} {text}")
+    return f"CREATE OR REPLACE TEMPORARY SECRET {SECRET_NAME} (TYPE s3, {', '.join(listed)});"
+
+
 def s3_secret_options(data_path: str, environ: Mapping[str, str]) -> dict[str, str | bool]:
     """The S3 secret's options from the AWS variables (an empty value counts as unset); raises naming every
     variable that is missing."""

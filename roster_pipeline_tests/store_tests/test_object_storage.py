@@ -6,6 +6,9 @@ the districts' rows go through the store's normal publish into a real DuckLake w
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +26,12 @@ from roster_pipeline.oneroster.normalize import normalize_record
 from roster_pipeline.sandbox.generator import SyntheticDistrict
 from roster_pipeline.store.lake import Lake
 from roster_pipeline.store.lakehouse import connect, extensions_for
-from roster_pipeline.store.object_storage import ObjectStorageCredentialsMissing, endpoint_options, s3_secret_options
+from roster_pipeline.store.object_storage import (
+    ObjectStorageCredentialsMissing,
+    endpoint_options,
+    s3_secret_options,
+    shell_secret_sql,
+)
 from roster_pipeline.store.warehouse import RosterWarehouse
 
 BUCKET = "district-rosters"
@@ -185,3 +193,25 @@ def test_an_endpoint_url_becomes_host_and_port_with_path_style_urls() -> None:
     with pytest.raises(ValueError) as refused:
         endpoint_options("http://key:hunter2@minio:9000")
     assert "hunter2" not in str(refused.value)
+
+
+def test_the_analysts_shell_reads_the_files_with_credentials_it_reads_from_its_own_environment(
+    warehouse: RosterWarehouse, bucket: Bucket, districts: list[SyntheticDistrict], tmp_path: Path
+) -> None:
+    for district in districts:
+        land_full_sync(warehouse, district)
+        warehouse.publish_district(district.district_id)
+    opening = shell_secret_sql(Settings.from_env(tmp_path).roster_data_path)
+    assert "getenv('AWS_SECRET_ACCESS_KEY')" in opening and bucket.secret not in opening  # nothing for `ps` to show
+
+    shell = Path(sys.executable).parent / "roster-pipeline"
+    done = subprocess.run(
+        [str(shell), "sql", "-csv", "-c", "SELECT count(*) FROM users_all"],
+        env={**os.environ, "ROSTER_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == str(sum(district.size("users") for district in districts))
+    assert bucket.secret not in done.stdout + done.stderr
