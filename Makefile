@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(PY) bench/paging.py
 	$(PY) bench/sync.py
 	$(PY) bench/run_concurrency.py
+	$(PY) bench/large_district.py
 	$(PY) bench/fleet.py --districts 40 --students 1000 --large 0
 
 clean:

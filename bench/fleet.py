@@ -5,7 +5,7 @@ evenly through the registry), serves them all from one SandboxServer on 127.0.0.
 ways in one run, each into its own empty data folder, so the figures sit side by side:
 
   daemon   the nightly path: a temporary DAGSTER_HOME with the project's dagster.yaml (queued runs, at most two
-           per provider, one roster_duckdb writer), one queued run of the `district_sync` job per district
+           per provider, six in all, four roster_duckdb writers), one queued run of the `district_sync` job per district
            partition with the tags the schedules give it, then `dagster-daemon run -w workspace.yaml` dequeues and
            launches them (one process per run) until all have finished
   sync     `roster-pipeline sync DISTRICT`, one process per district, one after another
@@ -473,6 +473,16 @@ def machine() -> str:
     )
 
 
+def limits() -> str:
+    """The run and roster-writer limits of the project's dagster.yaml, which the daemon path runs with."""
+    concurrency = yaml.safe_load((REPO / "dagster.yaml").read_text(encoding="utf-8"))["concurrency"]
+    per_tag = {limit["key"]: limit["limit"] for limit in concurrency["runs"]["tag_concurrency_limits"]}
+    return (
+        f"at most {per_tag['roster/provider']} runs at once per provider, {concurrency['runs']['max_concurrent_runs']} "
+        f"in all, {concurrency['pools']['default_limit']} roster writers"
+    )
+
+
 def render(results: list[PathResult], args: argparse.Namespace, argv: list[str]) -> str:
     districts = f"{args.districts}" + (f" + {args.large}" if args.large else "")
     students = f"{args.students:,}" + (f" / {args.large_students:,}" if args.large else "")
@@ -481,7 +491,7 @@ def render(results: list[PathResult], args: argparse.Namespace, argv: list[str])
         f"Load average {args.load_before} before, {os.getloadavg()[0]:.1f} after (other work on the machine "
         "slows both paths).\n"
         f"`{shlex.join(['bench/fleet.py', *argv])}`; {args.latency_ms:g} ms latency per API request; providers "
-        f"{', '.join(args.provider_list)} (at most 2 runs at once per provider, 6 in all, one roster writer).\n"
+        f"{', '.join(args.provider_list)} ({limits()}).\n"
         "Publish: the roster step's median duration over the first and the last tenth of the standard-size "
         "districts, in publish order.\n\n"
         "| path | districts | students each | synced | districts/hour | median run s | publish first-tenth s "
