@@ -48,7 +48,12 @@ class ExtensionMissing(RuntimeError):
 # process checks each installed file once, on a connection that enforces signatures, and records the file's identity;
 # connections made by `open_duckdb` then load that same, unchanged file without checking it again. A file that
 # changed since (another install, or tampering) is checked again before any connection loads it.
-UNCHECKED: dict[str, str | bool | int | float | list[str]] = {"allow_unsigned_extensions": True}
+# Such connections never load an extension by themselves (DuckDB's autoload), so nothing unchecked reaches them.
+UNCHECKED: dict[str, str | bool | int | float | list[str]] = {
+    "allow_unsigned_extensions": True,
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+}
 # The extensions checked so far, and the identity (inode, size, mtime) of every file that check accepted; replaced
 # whole, never changed in place, so other threads read it without a lock.
 _checked: tuple[frozenset[str], dict[str, tuple[int, int, int]]] = (frozenset(), {})

@@ -63,3 +63,16 @@ def test_a_file_changed_after_its_check_is_checked_again_and_refused(tmp_path: P
     out = _run(tmp_path, "tamper")
     assert out.get("refused"), out
     assert "loaded" not in out
+
+
+def test_connections_that_skip_the_check_never_load_an_extension_by_themselves() -> None:
+    from roster_pipeline.store.lakehouse import open_duckdb
+
+    with open_duckdb() as con:
+        settings = dict(
+            con.execute(
+                "SELECT name, value FROM duckdb_settings() "
+                "WHERE name IN ('autoload_known_extensions', 'autoinstall_known_extensions')"
+            ).fetchall()
+        )
+    assert settings == {"autoload_known_extensions": "false", "autoinstall_known_extensions": "false"}
