@@ -26,13 +26,15 @@ import orjson
 import polars as pl
 
 from roster_pipeline.oneroster.flatten import lake_schema
-from roster_pipeline.store.district_state import DistrictState, write_atomic
+from roster_pipeline.store.district_state import STATE_FOLDER, DistrictState, write_atomic
 from roster_pipeline.store.process_owners import owner_gone, owner_record
 
 BATCH_MANIFEST = "_batch.json"
 BATCH_OWNER = "_owner.json"  # in a batch being written: which process writes it (see clean_abandoned)
 # A temporary batch without an owner record (written by an older version) counts as abandoned after this long.
 ABANDONED_AFTER_S = 24 * 3600
+# A state file's temporary copy lives for the milliseconds of one write; one this old was left by a killed writer.
+STATE_TMP_ABANDONED_AFTER_S = 3600
 PART_ROWS = 50_000
 
 
@@ -247,6 +249,10 @@ class Lake:
             if path.name.startswith(".pruned-") or (path.name.startswith(".tmp-") and _abandoned(path)):
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path)
+        for path in sorted((self.root / STATE_FOLDER).glob("district=*/**/.*.tmp")):
+            if _older_than(path, STATE_TMP_ABANDONED_AFTER_S):  # a state write killed between write and rename
+                path.unlink(missing_ok=True)
+                removed.append(path)
         return removed
 
     def watermark(self, district_id: str, endpoint: str) -> str | None:
@@ -267,6 +273,13 @@ class Lake:
     def run_records(self, district_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """(file name, record) of the district's fetch attempts, oldest first."""
         return self.state(district_id).run_records()
+
+
+def _older_than(path: Path, seconds: float) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime > seconds
+    except FileNotFoundError:  # renamed into place or removed meanwhile
+        return False
 
 
 def _abandoned(tmp_batch: Path) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -129,6 +130,23 @@ def test_a_writer_killed_mid_write_leaves_the_old_document_and_nothing_a_reader_
     assert left and all(name.startswith(".users.json.") for name in left)
     assert lake.watermark("oak", "users") == "2024-05-01T10:00:00Z"
     assert list(lake.watermarks("oak")) == ["users"]
+
+
+def test_the_next_run_removes_a_killed_writers_temporary_file_once_no_live_write_can_own_it(lake, tmp_path):
+    lake.set_watermark("oak", "users", "2024-05-01T10:00:00Z", "b1")
+    folder = lake.state("oak").path / "watermarks"
+    left_by_killed = folder / ".users.json.0badc0de.tmp"
+    being_written = folder / ".classes.json.1badc0de.tmp"
+    for path in (left_by_killed, being_written):
+        path.write_bytes(b'{"watermark": "2024-')
+    hours_ago = time.time() - 2 * 3600
+    os.utime(left_by_killed, (hours_ago, hours_ago))
+
+    removed = lake.clean_abandoned()
+
+    assert removed == [left_by_killed]
+    assert not left_by_killed.exists() and being_written.exists()
+    assert lake.watermark("oak", "users") == "2024-05-01T10:00:00Z"
 
 
 def test_concurrent_writers_of_one_file_never_let_a_reader_see_a_torn_document(lake):
