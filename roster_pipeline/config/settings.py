@@ -13,6 +13,7 @@ Beyond one machine, the published roster moves off the data folder: `ROSTER_CATA
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,9 @@ class Settings:
     districts_file: Path
     catalog_url: str | None = None
     files_url: str | None = None
+    # How much memory DuckDB may use for a district's merge before it spills to disk: bounded, so several districts
+    # publishing side by side on one host stay within its memory (`ROSTER_WORK_MEMORY_LIMIT`, DuckDB's units).
+    work_memory_limit: str = "256MB"
 
     @classmethod
     def from_env(cls, data_dir: str | Path | None = None, districts_file: str | Path | None = None) -> Settings:
@@ -39,7 +43,10 @@ class Settings:
         catalog, files = os.environ.get("ROSTER_CATALOG_URL") or None, os.environ.get("ROSTER_FILES_URL") or None
         if catalog and "password" in catalog.lower():
             raise ValueError("ROSTER_CATALOG_URL must not carry a password (it is shown in errors): set PGPASSWORD")
-        return cls(folder, Path(registry).resolve() if registry else folder / "districts.yaml", catalog, files)
+        memory = os.environ.get("ROSTER_WORK_MEMORY_LIMIT") or cls.work_memory_limit
+        if not re.fullmatch(r"\d+(\.\d+)?\s*(B|[KMGT]i?B)", memory, flags=re.IGNORECASE):
+            raise ValueError(f"ROSTER_WORK_MEMORY_LIMIT must be a size such as 256MB or 1GiB, not {memory!r}")
+        return cls(folder, Path(registry).resolve() if registry else folder / "districts.yaml", catalog, files, memory)
 
     @property
     def lake_dir(self) -> Path:

@@ -141,6 +141,7 @@ class RosterWarehouse:
         path.parent.mkdir(parents=True, exist_ok=True)
         fresh = not path.exists()
         con = open_duckdb(path)
+        con.execute("SET memory_limit = ?", [self.paths.work_memory_limit])
         try:
             ensure_schema(con)
             if fresh:

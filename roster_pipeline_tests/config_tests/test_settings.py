@@ -45,3 +45,15 @@ def test_a_catalog_url_carrying_a_password_is_refused_without_echoing_it(
     with pytest.raises(ValueError, match="PGPASSWORD") as refused:
         Settings.from_env(tmp_path)
     assert "hunter2" not in str(refused.value)
+
+
+def test_a_districts_merge_has_bounded_memory_which_the_environment_may_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ROSTER_WORK_MEMORY_LIMIT", raising=False)
+    assert Settings.from_env(tmp_path).work_memory_limit == "256MB"
+    monkeypatch.setenv("ROSTER_WORK_MEMORY_LIMIT", "1GiB")
+    assert Settings.from_env(tmp_path).work_memory_limit == "1GiB"
+    monkeypatch.setenv("ROSTER_WORK_MEMORY_LIMIT", "lots")
+    with pytest.raises(ValueError, match="ROSTER_WORK_MEMORY_LIMIT must be a size"):
+        Settings.from_env(tmp_path)

@@ -179,3 +179,13 @@ def test_maintenance_compacts_a_nights_small_commits_without_changing_what_analy
 def data_files(paths: Settings, table: str) -> int:
     with connect(paths) as con:
         return con.execute(f"SELECT count(*) FROM ducklake_list_files('roster', '{table}')").fetchone()[0]
+
+
+def test_a_districts_work_database_runs_within_the_configured_memory(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROSTER_WORK_MEMORY_LIMIT", "64MB")
+    warehouse = RosterWarehouse(tmp_path, Lake(tmp_path / "lake"))
+    land_and_publish(warehouse, "oak", students("oak", 3))
+    with warehouse._work_connection("oak") as con:
+        limit = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    assert limit == ("61.0 MiB",)  # 64 MB as DuckDB shows it
+    assert active_users(warehouse.paths) == {"oak": 3}
