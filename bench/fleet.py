@@ -56,15 +56,14 @@ import dagster as dg
 import yaml
 
 from roster_pipeline.config.registry import load_registry
-from roster_pipeline.defs.partitions import DISTRICT_PARTITIONS
-from roster_pipeline.defs.run_tags import DISTRICT_TAG, sync_run_tags
+from roster_pipeline.defs.run_queue import JOB, queue_district_syncs
+from roster_pipeline.defs.run_tags import DISTRICT_TAG
 from roster_pipeline.sandbox.generator import DistrictSpec, generate_district
 from roster_pipeline.sandbox.server import DistrictAuth, SandboxServer
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "fleet.md"
 BIN = Path(sys.executable).parent
-JOB = "district_sync"
 CLIENT_ID, CLIENT_SECRET = "fleet-client", "fleet-not-a-secret"
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
@@ -232,63 +231,16 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
 
 
 def queue_runs(instance: dg.DagsterInstance, env: dict[str, str], registry_file: Path, ids: list[str]) -> list[str]:
-    """One queued run of `district_sync` per district partition, tagged as the schedules tag theirs; returns run ids.
-
-    Dagster has no public Python API that submits a run of a job in a code location, so this does what
-    `dagster job launch` does (load workspace.yaml, create the run from the remote job, submit it to the instance's
-    run coordinator), once per district: the queue holds the whole night's runs before the daemon starts.
-    """
-    from dagster._core.workspace.context import WorkspaceProcessContext
-    from dagster._core.workspace.load_target import WorkspaceFileTarget
-
-    registry = load_registry(registry_file)
-    instance.add_dynamic_partitions(DISTRICT_PARTITIONS, ids)
+    """One queued run of `district_sync` per district, with the path's environment for the code server the queueing
+    starts (it loads the definitions with the path's settings): the queue holds the night's runs before the daemon
+    starts. Returns the run ids."""
     saved = dict(os.environ)
-    os.environ.update(env)  # the code server this starts loads the definitions with the path's settings
+    os.environ.update(env)
     try:
-        target = WorkspaceFileTarget([str(REPO / "workspace.yaml")])
-        with WorkspaceProcessContext(instance, target, code_server_log_level="warning") as context:
-            workspace = context.create_request_context()
-            [location_name] = workspace.code_location_names
-            location = workspace.get_code_location(location_name)
-            [repository] = location.get_repositories().values()
-            remote_job = repository.get_full_job(JOB)
-            plan = location.get_execution_plan(
-                remote_job, {}, step_keys_to_execute=None, known_state=None, instance=instance
-            ).execution_plan_snapshot
-            run_ids = []
-            for district_id in ids:
-                tags = {
-                    **remote_job.tags,
-                    **sync_run_tags(registry.district(district_id), full=False),
-                    "dagster/partition": district_id,
-                }
-                run = instance.create_run(
-                    job_name=JOB,
-                    run_id=None,
-                    run_config={},
-                    resolved_op_selection=None,
-                    step_keys_to_execute=plan.step_keys_to_execute,
-                    op_selection=None,
-                    status=None,
-                    root_run_id=None,
-                    parent_run_id=None,
-                    tags=tags,
-                    job_snapshot=remote_job.job_snapshot,
-                    execution_plan_snapshot=plan,
-                    parent_job_snapshot=remote_job.parent_job_snapshot,
-                    remote_job_origin=remote_job.get_remote_origin(),
-                    job_code_origin=remote_job.get_python_origin(),
-                    asset_selection=None,
-                    asset_check_selection=None,
-                    asset_graph=repository.asset_graph,
-                )
-                instance.submit_run(run.run_id, workspace)
-                run_ids.append(run.run_id)
+        return queue_district_syncs(instance, REPO / "workspace.yaml", load_registry(registry_file), ids)
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    return run_ids
 
 
 def run_daemon_path(folder: Path, fleet: Fleet, server: SandboxServer, args: argparse.Namespace) -> PathResult:

@@ -31,8 +31,7 @@ import yaml
 
 from roster_pipeline.config.registry import load_registry
 from roster_pipeline.config.settings import Settings
-from roster_pipeline.defs.partitions import DISTRICT_PARTITIONS
-from roster_pipeline.defs.run_tags import sync_run_tags
+from roster_pipeline.defs.run_queue import queue_district_syncs
 from roster_pipeline.sandbox.generator import DistrictSpec, SyntheticDistrict, generate_district
 from roster_pipeline.sandbox.server import DistrictAuth, SandboxServer
 from roster_pipeline.store.lakehouse import connect
@@ -45,7 +44,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_INSTANCE = ROOT / "deploy" / "dagster.yaml"
 WORKSPACE = ROOT / "workspace.yaml"
 BIN = Path(sys.executable).parent
-JOB = "district_sync"
 PUBLISH_STEP = "roster_tables"
 # Three providers: the repository's limit of two runs per provider must not hold the third district back.
 DISTRICTS = {"north-usd": "generic", "east-usd": "synergy", "west-usd": "skool"}
@@ -145,58 +143,6 @@ def deployment_environment(
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     return dict(os.environ)
-
-
-def queue_runs(instance: dg.DagsterInstance, registry_file: Path) -> list[str]:
-    """One queued run of `district_sync` per district partition, tagged as the schedules tag theirs.
-
-    Dagster has no public API that submits a run of a job in a code location; this does what `dagster job launch`
-    does (as bench/fleet.py), for all three districts before the daemon starts."""
-    from dagster._core.workspace.context import WorkspaceProcessContext
-    from dagster._core.workspace.load_target import WorkspaceFileTarget
-
-    registry = load_registry(registry_file)
-    instance.add_dynamic_partitions(DISTRICT_PARTITIONS, list(DISTRICTS))
-    target = WorkspaceFileTarget([str(WORKSPACE)])
-    with WorkspaceProcessContext(instance, target, code_server_log_level="warning") as context:
-        workspace = context.create_request_context()
-        [location_name] = workspace.code_location_names
-        location = workspace.get_code_location(location_name)
-        [repository] = location.get_repositories().values()
-        remote_job = repository.get_full_job(JOB)
-        plan = location.get_execution_plan(
-            remote_job, {}, step_keys_to_execute=None, known_state=None, instance=instance
-        ).execution_plan_snapshot
-        run_ids = []
-        for district_id in DISTRICTS:
-            tags = {
-                **remote_job.tags,
-                **sync_run_tags(registry.district(district_id), full=False),
-                "dagster/partition": district_id,
-            }
-            run = instance.create_run(
-                job_name=JOB,
-                run_id=None,
-                run_config={},
-                resolved_op_selection=None,
-                step_keys_to_execute=plan.step_keys_to_execute,
-                op_selection=None,
-                status=None,
-                root_run_id=None,
-                parent_run_id=None,
-                tags=tags,
-                job_snapshot=remote_job.job_snapshot,
-                execution_plan_snapshot=plan,
-                parent_job_snapshot=remote_job.parent_job_snapshot,
-                remote_job_origin=remote_job.get_remote_origin(),
-                job_code_origin=remote_job.get_python_origin(),
-                asset_selection=None,
-                asset_check_selection=None,
-                asset_graph=repository.asset_graph,
-            )
-            instance.submit_run(run.run_id, workspace)
-            run_ids.append(run.run_id)
-    return run_ids
 
 
 @contextmanager
@@ -313,7 +259,7 @@ def test_three_districts_sync_at_once_through_the_daemon_on_postgresql(
         env = deployment_environment(monkeypatch, postgres, home, data)
         settings = Settings.from_env(data)
         with dg.DagsterInstance.from_config(str(home)) as instance:
-            run_ids = queue_runs(instance, data / "districts.yaml")
+            run_ids = queue_district_syncs(instance, WORKSPACE, load_registry(data / "districts.yaml"), list(DISTRICTS))
             assert {r.dagster_run.status for r in instance.get_run_records(dg.RunsFilter(run_ids=run_ids))} == {
                 dg.DagsterRunStatus.QUEUED
             }
