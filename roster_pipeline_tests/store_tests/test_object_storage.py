@@ -111,6 +111,12 @@ def land_full_sync(warehouse: RosterWarehouse, district: SyntheticDistrict) -> N
         writer.commit("full", None, district.spec.base_time)
 
 
+def publish_full_syncs(warehouse: RosterWarehouse, districts: list[SyntheticDistrict]) -> None:
+    for district in districts:
+        land_full_sync(warehouse, district)
+        warehouse.publish_district(district.district_id)
+
+
 def files_holding(folder: Path, text: str) -> list[Path]:
     return [path for path in folder.rglob("*") if path.is_file() and text.encode() in path.read_bytes()]
 
@@ -118,9 +124,7 @@ def files_holding(folder: Path, text: str) -> list[Path]:
 def test_districts_published_to_object_storage_are_read_back_by_analysts(
     warehouse: RosterWarehouse, bucket: Bucket, districts: list[SyntheticDistrict], tmp_path: Path
 ) -> None:
-    for district in districts:
-        land_full_sync(warehouse, district)
-        warehouse.publish_district(district.district_id)
+    publish_full_syncs(warehouse, districts)
 
     with connect(Settings.from_env(tmp_path)) as con:
         users = dict(con.execute("SELECT district_id, count(*) FROM users_all GROUP BY ALL").fetchall())
@@ -198,9 +202,7 @@ def test_an_endpoint_url_becomes_host_and_port_with_path_style_urls() -> None:
 def test_the_analysts_shell_reads_the_files_with_credentials_it_reads_from_its_own_environment(
     warehouse: RosterWarehouse, bucket: Bucket, districts: list[SyntheticDistrict], tmp_path: Path
 ) -> None:
-    for district in districts:
-        land_full_sync(warehouse, district)
-        warehouse.publish_district(district.district_id)
+    publish_full_syncs(warehouse, districts)
     opening = shell_secret_sql(Settings.from_env(tmp_path).roster_data_path)
     assert "getenv('AWS_SECRET_ACCESS_KEY')" in opening and bucket.secret not in opening  # nothing for `ps` to show
 
