@@ -278,20 +278,15 @@ class Lake:
 def _older_than(path: Path, seconds: float) -> bool:
     try:
         return time.time() - path.stat().st_mtime > seconds
-    except FileNotFoundError:  # renamed into place or removed meanwhile
+    except FileNotFoundError:  # renamed into place (committed) or removed meanwhile
         return False
 
 
 def _abandoned(tmp_batch: Path) -> bool:
     try:
         return owner_gone(orjson.loads((tmp_batch / BATCH_OWNER).read_bytes()))
-    except FileNotFoundError:
-        try:
-            return time.time() - tmp_batch.stat().st_mtime > ABANDONED_AFTER_S
-        except FileNotFoundError:  # committed or removed meanwhile
-            return False
-    except orjson.JSONDecodeError:  # left half-written by an older version's killed writer: judge by age
-        return time.time() - tmp_batch.stat().st_mtime > ABANDONED_AFTER_S
+    except (FileNotFoundError, orjson.JSONDecodeError):  # no owner record, or half of one: judge by age
+        return _older_than(tmp_batch, ABANDONED_AFTER_S)
 
 
 def new_batch_id() -> str:
