@@ -64,7 +64,6 @@ def oneroster_endpoints(context: dg.AssetExecutionContext, settings: RosterSetti
     district = settings.registry().district(context.partition_key)
     selected = [spec.name for spec in ENDPOINTS_V1P1 if fetch_asset_key(spec.name) in context.selected_asset_keys]
     budget = endpoint_budget(district)
-    context.log.info(f"{district.id}: fetching {len(selected)} endpoint(s), {budget} at once")
     lake, inbox, full = settings.lake(), settings.paths.inbox_dir, is_full_sync(context.run.tags)
     clients = OpenClients()
 
@@ -74,13 +73,21 @@ def oneroster_endpoints(context: dg.AssetExecutionContext, settings: RosterSetti
         )
 
     failed: dict[str, str] = {}
+    summaries: list[str] = []
     for endpoint, landed in fetch_concurrently(selected, fetch, budget, context.log.info, on_abandon=clients.close):
         if isinstance(landed, FetchOutcome):
+            summaries.append(fetch_summary(landed))
             metadata = landed_metadata(context, district, landed)
             yield dg.MaterializeResult(asset_key=fetch_asset_key(endpoint), metadata=metadata)
         else:
             failed[endpoint] = endpoint_error(district, endpoint, landed)
             context.log.error(failed[endpoint])
+    if summaries:
+        # One line for the step, not one per endpoint: each line is an event the run stores (the same figures
+        # are in each endpoint's materialisation).
+        context.log.info(
+            f"{district.id}: landed {len(summaries)} endpoint(s), {budget} at once: " + "; ".join(summaries)
+        )
     if failed:
         raise endpoints_failed({endpoint: failed[endpoint] for endpoint in selected if endpoint in failed})
 
@@ -98,11 +105,7 @@ def endpoints_failed(failed: dict[str, str]) -> dg.Failure:
 def landed_metadata(
     context: dg.AssetExecutionContext, district: DistrictConfig, outcome: FetchOutcome
 ) -> "dict[str, dg.RawMetadataValue]":
-    """What the UI shows beside an endpoint's materialisation; logs the fetch's summary (and held records)."""
-    context.log.info(
-        f"{district.id} {outcome.endpoint}: {outcome.mode} ({outcome.mode_reason}), {outcome.records} records, "
-        f"{outcome.pages} pages" + (f" — {outcome.note}" if outcome.note else "")
-    )
+    """What the UI shows beside an endpoint's materialisation; warns of records held until confirmed gone."""
     metadata: dict[str, dg.RawMetadataValue] = {
         "offered": outcome.offered,
         "mode": outcome.mode,
@@ -127,6 +130,13 @@ def landed_metadata(
             )
     metadata.update(provider_metadata(district, outcome.endpoint))
     return metadata
+
+
+def fetch_summary(outcome: FetchOutcome) -> str:
+    """An endpoint's part of the step's log line: how it was fetched, and what landed."""
+    note = f" — {outcome.note}" if outcome.note else ""
+    how = f"{outcome.endpoint} {outcome.mode} ({outcome.mode_reason})"
+    return f"{how}, {outcome.records} records, {outcome.pages} pages{note}"
 
 
 def endpoint_error(district: DistrictConfig, endpoint: str, error: BaseException) -> str:

@@ -1,5 +1,7 @@
 """Roster assets: the DuckDB current-state tables, published per district in one transaction."""
 
+from collections.abc import Mapping
+
 import dagster as dg
 
 from roster_pipeline.config.registry import DistrictConfig
@@ -10,6 +12,7 @@ from roster_pipeline.defs.resources import RosterSettings
 from roster_pipeline.store.catalogue import DERIVED_SOURCES, DERIVED_TABLES, ROSTER_TABLES, TABLE_SOURCES
 from roster_pipeline.store.derived_tables import SchoolSettings
 from roster_pipeline.store.guard import DistrictQuarantined, GuardPolicy, GuardReport
+from roster_pipeline.store.publish_result import EndpointPublish
 
 ROSTER_POOL = "roster_duckdb"
 
@@ -98,12 +101,8 @@ def roster_tables(context: dg.AssetExecutionContext, settings: RosterSettings):
     except DistrictQuarantined as quarantined:
         yield guard_result(quarantined.report, district_id, released=False)
         raise dg.Failure(description=str(quarantined), metadata=quarantined.report.metadata()) from None
-    for endpoint, applied in result.endpoints.items():
-        if applied.batches:
-            context.log.info(
-                f"{district_id} {endpoint}: applied {applied.batches} batch(es), {applied.records} records, "
-                f"{applied.tombstoned} tombstoned"
-            )
+    if applied := applied_summary(result.endpoints):
+        context.log.info(f"{district_id}: applied {applied}")  # one line (one stored event) for the step
     yield guard_result(result.guard, district_id, released=result.released)
     for table in (*ROSTER_TABLES, *DERIVED_TABLES):
         yield dg.MaterializeResult(
@@ -116,6 +115,15 @@ def roster_tables(context: dg.AssetExecutionContext, settings: RosterSettings):
             },
         )
     yield from evaluate_data_checks(settings.paths, district_id)
+
+
+def applied_summary(endpoints: Mapping[str, EndpointPublish]) -> str:
+    """What the publish applied, endpoint by endpoint ("" when it applied nothing)."""
+    return "; ".join(
+        f"{endpoint} {counts.batches} batch(es), {counts.records} records, {counts.tombstoned} tombstoned"
+        for endpoint, counts in endpoints.items()
+        if counts.batches
+    )
 
 
 def guard_result(report: GuardReport, district_id: str, *, released: bool) -> dg.AssetCheckResult:
