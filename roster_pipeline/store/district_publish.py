@@ -15,11 +15,10 @@ import duckdb
 
 from roster_pipeline.config.settings import Settings
 from roster_pipeline.store.lakehouse import CATALOG, attach, retry_conflicts
+from roster_pipeline.store.roster_schema import STATE_SCHEMA
 from roster_pipeline.store.sql_files import sql_blocks, statements
 
 VIEW_FILES = ("views", "derived_views")
-# The work database's own bookkeeping of what it last published; never copied to the roster.
-STATE_SCHEMA = "publish_state"
 
 
 def publish_district_rows(con: duckdb.DuckDBPyConnection, settings: Settings, district_id: str) -> int:

@@ -51,6 +51,10 @@ def apply_batches(con: duckdb.DuckDBPyConnection, lake: Lake, district_id: str, 
 def apply_batch(con: duckdb.DuckDBPyConnection, table: str, batch: Batch) -> tuple[int, int, int, int]:
     """Merge one batch into its state table; returns its active records, tombstones, duplicates and held
     (unconfirmed) tombstones."""
+    if batch.records == 0 and not tombstones_unseen(batch):
+        # An empty delta (a nightly sync that found nothing changed): nothing to stage, and it may tombstone
+        # nothing, so its eight statements would change nothing. An empty full batch still runs them.
+        return 0, 0, 0, 0
     params: dict[str, Any] = {"district": batch.district_id, "files": batch.files}
     duplicates_row = con.execute(MERGE_SQL["count_duplicates"], params).fetchone()
     duplicates = int(duplicates_row[0]) if duplicates_row else 0

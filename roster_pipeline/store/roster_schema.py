@@ -7,6 +7,8 @@ column added there reaches DuckDB without being written twice.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from typing import Any
 
 import duckdb
@@ -18,21 +20,41 @@ from roster_pipeline.store.sql_files import load_sql, sql_blocks, statements
 
 TABLES_SQL = load_sql("tables")
 OPS_SCHEMA_SQL = load_sql("ops")["schema"]
+# The work database's own bookkeeping (the DDL it was built with, what it last published); never published.
+STATE_SCHEMA = "publish_state"
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the state tables (typed from the lake schema), link tables, ops schema and views if missing."""
+    """Create the state tables (typed from the lake schema), link tables, ops schema and views if missing.
+
+    The DDL's digest is kept in the work database (`publish_state.schema_ddl`): a database already built by this
+    DDL is left alone, so a publish does not re-run some 150 idempotent statements every time; a changed DDL (a
+    new column, a new view) runs again in full, which adds what is missing."""
+    blocks = schema_blocks()
+    digest = hashlib.sha256("\n".join(blocks).encode()).hexdigest()
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.schema_ddl (digest VARCHAR)")
+    if con.execute(f"SELECT 1 FROM {STATE_SCHEMA}.schema_ddl WHERE digest = ?", [digest]).fetchone():
+        return
+    for block in blocks:
+        for statement in statements(block):
+            con.execute(statement)
+    con.execute(f"DELETE FROM {STATE_SCHEMA}.schema_ddl")
+    con.execute(f"INSERT INTO {STATE_SCHEMA}.schema_ddl VALUES (?)", [digest])
+
+
+@functools.cache
+def schema_blocks() -> tuple[str, ...]:
+    """Every DDL block `ensure_schema` runs, in order."""
+    blocks = []
     for endpoint, table in STATE_TABLES.items():
         columns = [f'"{name}" {duckdb_type(dtype)}' for name, dtype in lake_schema(endpoint).items()]
-        _run(con, TABLES_SQL["state_table"].format(table=table, columns=", ".join(columns)))
-        for column in columns:
-            _run(con, TABLES_SQL["add_state_column"].format(table=table, column=column))
-        _run(con, TABLES_SQL["add_state_bookkeeping"].format(table=table))
-    _run(con, TABLES_SQL["link_tables"])
-    _run(con, OPS_SCHEMA_SQL)
-    for file in ("views", "derived_views"):
-        for block in sql_blocks(file):
-            _run(con, block.sql)
+        blocks.append(TABLES_SQL["state_table"].format(table=table, columns=", ".join(columns)))
+        blocks += [TABLES_SQL["add_state_column"].format(table=table, column=column) for column in columns]
+        blocks.append(TABLES_SQL["add_state_bookkeeping"].format(table=table))
+    blocks += [TABLES_SQL["link_tables"], OPS_SCHEMA_SQL]
+    blocks += [block.sql for file in ("views", "derived_views") for block in sql_blocks(file)]
+    return tuple(blocks)
 
 
 def duckdb_type(dtype: Any) -> str:  # a polars DataType instance or class
@@ -46,8 +68,3 @@ def duckdb_type(dtype: Any) -> str:  # a polars DataType instance or class
     if isinstance(dtype, pl.Boolean):
         return "BOOLEAN"
     return "VARCHAR"
-
-
-def _run(con: duckdb.DuckDBPyConnection, block: str) -> None:
-    for statement in statements(block):
-        con.execute(statement)
