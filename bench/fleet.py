@@ -6,8 +6,11 @@ ways in one run, each into its own empty data folder, so the figures sit side by
 
   daemon   the nightly path: a temporary DAGSTER_HOME with the project's dagster.yaml (queued runs, at most two
            per provider, six in all, four roster_duckdb writers), one queued run of the `district_sync` job per district
-           partition with the tags the schedules give it, then `dagster-daemon run -w workspace.yaml` dequeues and
-           launches them (one process per run) until all have finished
+           partition with the tags the schedules give it, then `dagster-daemon run` dequeues and launches them (one
+           process per run) until all have finished. The code location is served by one long-lived
+           `dagster code-server start` (on a socket), as `dagster dev` and deploy/ serve it; a daemon given
+           workspace.yaml itself would instead replace its own code server every minute (Dagster's workspace reload),
+           importing the project again each time
   sync     `roster-pipeline sync DISTRICT`, one process per district, one after another
 
 The registry pauses the schedules for the bench's dates, so only the bench's own runs sync districts. Every
@@ -17,8 +20,8 @@ sync is a district's first, hence a full sync. Figures come from each path's Dag
   median run s     a run's start to its end
   publish … s      the roster step's duration (step stats of the step writing roster tables), the median of the
                    first and of the last tenth of the standard-size districts in the order they published
-  peak RSS MB      the largest sum of resident memory over the process tree (the daemon, its code server and
-                   run processes; or the sync process), sampled every 0.25 s
+  peak RSS MB      the largest sum of resident memory over the process trees (the code server and its run
+                   processes, and the daemon; or the sync process), sampled every 0.25 s
 
 The sandbox runs in this process and shares the machine's cores with the pipeline, as in bench/sync.py.
 Prints a table and writes it to bench/results/fleet.md.
@@ -54,6 +57,8 @@ from pathlib import Path
 
 import dagster as dg
 import yaml
+from dagster._core.errors import DagsterUserCodeUnreachableError
+from dagster._grpc.client import DagsterGrpcClient
 
 from roster_pipeline.config.registry import load_registry
 from roster_pipeline.defs.run_queue import JOB, queue_district_syncs
@@ -62,6 +67,7 @@ from roster_pipeline.sandbox.generator import DistrictSpec, generate_district
 from roster_pipeline.sandbox.server import DistrictAuth, SandboxServer
 
 REPO = Path(__file__).resolve().parents[1]
+LOCATION = "roster_pipeline.definitions"  # the code location, named as workspace.yaml names it
 RESULTS = Path(__file__).parent / "results" / "fleet.md"
 BIN = Path(sys.executable).parent
 CLIENT_ID, CLIENT_SECRET = "fleet-client", "fleet-not-a-secret"
@@ -159,14 +165,14 @@ class PeakRss(threading.Thread):
     def __init__(self, interval: float = 0.25) -> None:
         super().__init__(daemon=True)
         self.interval = interval
-        self.root: int | None = None
+        self.roots: list[int] = []
         self.peak_bytes = 0
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.wait(self.interval):
-            if self.root is not None:
-                self.peak_bytes = max(self.peak_bytes, tree_rss(self.root))
+            if self.roots:
+                self.peak_bytes = max(self.peak_bytes, sum(tree_rss(root) for root in self.roots))
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -230,42 +236,75 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
             time.sleep(0.2)
 
 
-def queue_runs(instance: dg.DagsterInstance, env: dict[str, str], registry_file: Path, ids: list[str]) -> list[str]:
+def queue_runs(
+    instance: dg.DagsterInstance, env: dict[str, str], workspace: Path, registry_file: Path, ids: list[str]
+) -> list[str]:
     """One queued run of `district_sync` per district, with the path's environment for the code server the queueing
     starts (it loads the definitions with the path's settings): the queue holds the night's runs before the daemon
     starts. Returns the run ids."""
     saved = dict(os.environ)
     os.environ.update(env)
     try:
-        return queue_district_syncs(instance, REPO / "workspace.yaml", load_registry(registry_file), ids)
+        return queue_district_syncs(instance, workspace, load_registry(registry_file), ids)
     finally:
         os.environ.clear()
         os.environ.update(saved)
 
 
 def run_daemon_path(folder: Path, fleet: Fleet, server: SandboxServer, args: argparse.Namespace) -> PathResult:
-    """Queue a run per district, start dagster-daemon, wait until every run has finished."""
+    """Start the code server, queue a run per district, start dagster-daemon, wait until every run has finished."""
     data = folder / "daemon"
     write_registry(data / "districts.yaml", fleet, server, args.provider_list)
     env = path_environment(data)
     home = Path(env["DAGSTER_HOME"])
     home.mkdir(parents=True)
     (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text(encoding="utf-8"), encoding="utf-8")
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    socket, workspace = folder / "code.sock", data / "workspace.yaml"
+    workspace.write_text(
+        yaml.safe_dump({"load_from": [{"grpc_server": {"socket": str(socket), "location_name": LOCATION}}]})
+    )
+    sampler = PeakRss()
+    sampler.start()
+    with (
+        dg.DagsterInstance.from_config(str(home)) as instance,
+        code_server(env, socket, folder / "code-server.log") as code,
+    ):
         print(f"daemon: queueing {len(fleet.ids)} runs of {JOB}", flush=True)
-        run_ids = queue_runs(instance, env, data / "districts.yaml", fleet.ids)
-        sampler = PeakRss()
-        sampler.start()
+        run_ids = queue_runs(instance, env, workspace, data / "districts.yaml", fleet.ids)
         log = folder / "daemon.log"
-        command = [str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")]
+        command = [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)]
         try:
             with running(command, env, log) as daemon:
-                sampler.root = daemon.pid
+                sampler.roots = [code.pid, daemon.pid]
                 print(f"daemon: dagster-daemon started (pid {daemon.pid}, log {log})", flush=True)
                 wait_for_runs(instance, run_ids, args.timeout, lambda: daemon.poll(), "daemon")
         finally:
             sampler.stop()
         return measure("daemon", instance, run_ids, fleet, sampler.peak_bytes)
+
+
+@contextmanager
+def code_server(env: dict[str, str], socket: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`dagster code-server start` serving the project's code location on `socket`, once it answers."""
+    command = [str(BIN / "dagster"), "code-server", "start", "-m", LOCATION, "-d", str(REPO), "--socket", str(socket),
+               "--location-name", LOCATION]  # fmt: skip
+    with running(command, env, log) as process:
+        deadline = time.monotonic() + 120
+        while not answers(socket):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise FleetTimeout(f"daemon: the code server did not start (see {log})")
+            time.sleep(0.5)
+        yield process
+
+
+def answers(socket: Path) -> bool:
+    """Whether a code server answers a ping on `socket` yet."""
+    if not socket.exists():
+        return False
+    try:
+        return DagsterGrpcClient(socket=str(socket)).ping("ready").get("echo") == "ready"
+    except DagsterUserCodeUnreachableError:
+        return False
 
 
 def wait_for_runs(
@@ -324,7 +363,7 @@ def run_sync_path(folder: Path, fleet: Fleet, server: SandboxServer, args: argpa
             log = folder / "sync-logs" / f"{district_id}.log"
             log.parent.mkdir(exist_ok=True)
             with running([str(BIN / "roster-pipeline"), "sync", district_id], env, log) as process:
-                sampler.root = process.pid
+                sampler.roots = [process.pid]
                 try:
                     code = process.wait(timeout=left)
                 except subprocess.TimeoutExpired:
