@@ -8,6 +8,8 @@ Serves one synthetic district from the sandbox on 127.0.0.1 and measures, side b
   full sync     roster_pipeline.app.sync.sync_district: every fetch asset (flatten → Parquet) and the DuckDB
                 publish, in-process against a temporary Dagster instance
   delta sync    the same after editing 1% of users: only changed records travel
+  no change     delta syncs that find nothing changed (the common night), of this district and of a 1,000-student
+                one: the run's own time as Dagster records it (start to end) and its two steps, median of 3
 
 Prints a table (ratios against "fetch only") and writes it to bench/results/sync.md.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -87,6 +90,31 @@ def edit_users(district, share: float) -> int:  # type: ignore[no-untyped-def]
     return edited
 
 
+def no_change_deltas(instance: dg.DagsterInstance, settings: RosterSettings, repeat: int = 3) -> list[float]:
+    """Median run, fetch-step and roster-step seconds of `repeat` delta syncs that find nothing changed."""
+    figures = []
+    for _ in range(repeat):
+        result = sync_district(DISTRICT, instance=instance, settings=settings, log_level="ERROR", say=lambda _: None)
+        assert result.success, result.error
+        stats = instance.get_run_stats(result.run_id)
+        assert stats.start_time is not None and stats.end_time is not None
+        steps = {s.step_key: s.end_time - s.start_time for s in instance.get_run_step_stats(result.run_id)}
+        figures.append((stats.end_time - stats.start_time, steps["oneroster_endpoints"], steps["roster_tables"]))
+    return [statistics.median(column) for column in zip(*figures, strict=True)]
+
+
+def small_district_no_change() -> tuple[int, list[float]]:
+    """Users of a 1,000-student district, and its no-change delta figures (after its first, full sync)."""
+    district = generate_district(DistrictSpec(DISTRICT, seed=2, schools=1, students_per_school=1000,
+                                              classes_per_school=160, teachers_per_school=50))  # fmt: skip
+    with SandboxServer() as server, tempfile.TemporaryDirectory() as tmp, dg.instance_for_test() as instance:
+        server.add_district(district, auth=DistrictAuth("oauth2", "bench-id", SECRET))
+        settings = write_registry(Path(tmp), server)
+        full = sync_district(DISTRICT, instance=instance, settings=settings, log_level="ERROR", say=lambda _: None)
+        assert full.success, full.error
+        return district.size("users"), no_change_deltas(instance, settings)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=50_000)
@@ -104,7 +132,9 @@ def main() -> int:
         edited = edit_users(district, 0.01)
         delta, delta_s = timed(lambda: sync_district(DISTRICT, instance=instance, settings=settings, log_level="ERROR"))
         assert delta.success, delta.error
-        database_mb = (Path(tmp) / "roster.duckdb").stat().st_size / 1e6
+        unchanged = no_change_deltas(instance, settings)
+        roster = settings.paths.roster_dir  # the DuckLake catalog and its Parquet files
+        database_mb = sum(f.stat().st_size for f in roster.rglob("*") if f.is_file()) / 1e6
         delta_records = sum(int(v.get("records", 0)) for v in delta.endpoints.values())
     rows = [
         ("generate district", total_records, generate_s),
@@ -114,7 +144,7 @@ def main() -> int:
     ]
     header = (
         f"# Sync benchmark\n\n{args.users:,} users requested; {total_records:,} records in all endpoints; "
-        f"published roster.duckdb {database_mb:.1f} MB.\nPython {platform.python_version()}, "
+        f"published roster (DuckLake catalog and files) {database_mb:.1f} MB.\nPython {platform.python_version()}, "
         f"{os.cpu_count()} cores, {platform.machine()}.\n\n"
         "| step | records | seconds | records/s | ratio vs fetch only |\n| --- | ---: | ---: | ---: | ---: |\n"
     )
@@ -122,11 +152,23 @@ def main() -> int:
         f"| {name} | {records:,} | {seconds:.2f} | {records / seconds:,.0f} | {seconds / fetch_s:.2f} |"
         for name, records, seconds in rows
     ]
-    table = header + "\n".join(lines) + "\n"
+    small_users, small = small_district_no_change()
+    table = header + "\n".join(lines) + "\n" + no_change_table([(args.users, unchanged), (small_users, small)])
     print(table)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(table, encoding="utf-8")
     return 0
+
+
+def no_change_table(rows: list[tuple[int, list[float]]]) -> str:
+    lines = [
+        "\n## Delta syncs that find nothing changed\n",
+        "The run's own seconds as Dagster records them (start to end) and its two steps; median of 3.\n",
+        "| district | run s | fetch step s | roster step s |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    lines += [f"| {users:,} users | {run:.2f} | {fetch:.2f} | {roster:.2f} |" for users, (run, fetch, roster) in rows]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
