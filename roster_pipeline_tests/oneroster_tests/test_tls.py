@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
-import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,12 +10,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from roster_pipeline.oneroster import OAuth1HmacSha256, OneRosterClient, OneRosterError
+from roster_pipeline_tests.notify_tests.receivers import SelfSignedCertificate
 
 
 class _OneOrg(BaseHTTPRequestHandler):
@@ -37,41 +31,14 @@ class _OneOrg(BaseHTTPRequestHandler):
         pass
 
 
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 signed by its own key, and that key, as PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "roster test provider")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = folder / "provider.pem", folder / "provider.key"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_file, key_file
-
-
 @pytest.fixture
 def https_provider(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A provider answering one page of orgs over HTTPS on loopback; its base URL and its certificate."""
-    cert_file, key_file = self_signed(tmp_path)
+    certificate = SelfSignedCertificate(tmp_path)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _OneOrg)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.socket = certificate.server_context().wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"https://127.0.0.1:{server.server_port}/ims/oneroster/v1p1", cert_file
+    yield f"https://127.0.0.1:{server.server_port}/ims/oneroster/v1p1", certificate.cert_file
     server.shutdown()
 
 
