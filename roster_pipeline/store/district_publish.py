@@ -15,10 +15,8 @@ import duckdb
 
 from roster_pipeline.config.settings import Settings
 from roster_pipeline.store.lakehouse import CATALOG, attach, retry_conflicts
-from roster_pipeline.store.roster_schema import STATE_SCHEMA
+from roster_pipeline.store.roster_schema import STATE_SCHEMA, VIEW_FILES
 from roster_pipeline.store.sql_files import sql_blocks, statements
-
-VIEW_FILES = ("views", "derived_views")
 
 
 def publish_district_rows(con: duckdb.DuckDBPyConnection, settings: Settings, district_id: str) -> int:

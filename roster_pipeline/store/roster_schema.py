@@ -20,6 +20,8 @@ from roster_pipeline.store.sql_files import load_sql, sql_blocks, statements
 
 TABLES_SQL = load_sql("tables")
 OPS_SCHEMA_SQL = load_sql("ops")["schema"]
+# The analyst views' SQL files: created in each work database here, and in the roster by district_publish.py.
+VIEW_FILES = ("views", "derived_views")
 # The work database's own bookkeeping (the DDL it was built with, what it last published); never published.
 STATE_SCHEMA = "publish_state"
 
@@ -30,8 +32,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     The DDL's digest is kept in the work database (`publish_state.schema_ddl`): a database already built by this
     DDL is left alone, so a publish does not re-run some 150 idempotent statements every time; a changed DDL (a
     new column, a new view) runs again in full, which adds what is missing."""
-    blocks = schema_blocks()
-    digest = hashlib.sha256("\n".join(blocks).encode()).hexdigest()
+    blocks, digest = schema_blocks(), schema_digest()
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}")
     con.execute(f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.schema_ddl (digest VARCHAR)")
     if con.execute(f"SELECT 1 FROM {STATE_SCHEMA}.schema_ddl WHERE digest = ?", [digest]).fetchone():
@@ -53,8 +54,14 @@ def schema_blocks() -> tuple[str, ...]:
         blocks += [TABLES_SQL["add_state_column"].format(table=table, column=column) for column in columns]
         blocks.append(TABLES_SQL["add_state_bookkeeping"].format(table=table))
     blocks += [TABLES_SQL["link_tables"], OPS_SCHEMA_SQL]
-    blocks += [block.sql for file in ("views", "derived_views") for block in sql_blocks(file)]
+    blocks += [block.sql for file in VIEW_FILES for block in sql_blocks(file)]
     return tuple(blocks)
+
+
+@functools.cache
+def schema_digest() -> str:
+    """The digest of `schema_blocks()`, made once per process."""
+    return hashlib.sha256("\n".join(schema_blocks()).encode()).hexdigest()
 
 
 def duckdb_type(dtype: Any) -> str:  # a polars DataType instance or class
