@@ -30,6 +30,9 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
+sys.path.insert(0, str(Path(__file__).parent))
+from fleet import district_spec
+
 from roster_pipeline.app.sync import sync_district
 from roster_pipeline.defs.resources import RosterSettings
 from roster_pipeline.oneroster import ENDPOINTS_V1P1, OAuth2ClientCredentials, OneRosterClient
@@ -105,8 +108,7 @@ def no_change_deltas(instance: dg.DagsterInstance, settings: RosterSettings, rep
 
 def small_district_no_change() -> tuple[int, list[float]]:
     """Users of a 1,000-student district, and its no-change delta figures (after its first, full sync)."""
-    district = generate_district(DistrictSpec(DISTRICT, seed=2, schools=1, students_per_school=1000,
-                                              classes_per_school=160, teachers_per_school=50))  # fmt: skip
+    district = generate_district(district_spec(DISTRICT, 1000, seed=2))  # shaped as the fleet bench's districts
     with SandboxServer() as server, tempfile.TemporaryDirectory() as tmp, dg.instance_for_test() as instance:
         server.add_district(district, auth=DistrictAuth("oauth2", "bench-id", SECRET))
         settings = write_registry(Path(tmp), server)
