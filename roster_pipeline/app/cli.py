@@ -152,7 +152,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 2
     print(format_report(report))
     if not args.no_store:
-        path = store_capabilities(Lake(Settings.from_env().lake_dir), report)
+        path = store_capabilities(Lake(Settings.from_env().lake_root), report)
         print(f"\nstored {path} (fetches now use it: full syncs where the filter is broken, skip what is not offered)")
     return 0 if report.usable else 1
 

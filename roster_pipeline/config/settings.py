@@ -8,6 +8,7 @@ Beyond one machine, the published roster moves off the data folder: `ROSTER_CATA
 (what follows `ducklake:`, e.g. `postgres:dbname=roster host=db user=roster`; the password comes from libpq's
 `PGPASSWORD`, never the URL) and `ROSTER_FILES_URL` where its Parquet files live (a shared folder, or
 `s3://bucket/roster/`). Unset or empty, the roster is a SQLite catalog and files under `<data>/roster/`.
+`ROSTER_LAKE_URL` (`s3://bucket/lake/`) likewise moves the landing zone and the districts' state to object storage.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Settings:
     districts_file: Path
     catalog_url: str | None = None
     files_url: str | None = None
+    lake_url: str | None = None
     # How much memory DuckDB may use for a district's merge before it spills to disk: bounded, so several districts
     # publishing side by side on one host stay within its memory (`ROSTER_WORK_MEMORY_LIMIT`, DuckDB's units).
     work_memory_limit: str = "256MB"
@@ -46,12 +48,19 @@ class Settings:
         memory = os.environ.get("ROSTER_WORK_MEMORY_LIMIT") or cls.work_memory_limit
         if not re.fullmatch(r"\d+(\.\d+)?\s*(B|[KMGT]i?B)", memory, flags=re.IGNORECASE):
             raise ValueError(f"ROSTER_WORK_MEMORY_LIMIT must be a size such as 256MB or 1GiB, not {memory!r}")
-        return cls(folder, Path(registry).resolve() if registry else folder / "districts.yaml", catalog, files, memory)
+        lake = os.environ.get("ROSTER_LAKE_URL") or None
+        districts = Path(registry).resolve() if registry else folder / "districts.yaml"
+        return cls(folder, districts, catalog, files, lake, memory)
 
     @property
     def lake_dir(self) -> Path:
         """The landing zone: raw batches per endpoint and district, and per-district state."""
         return self.data_dir / "lake"
+
+    @property
+    def lake_root(self) -> Path | str:
+        """Where the landing zone is: `ROSTER_LAKE_URL` (an `s3://` bucket and prefix), or `lake_dir`."""
+        return self.lake_url or self.lake_dir
 
     @property
     def inbox_dir(self) -> Path:

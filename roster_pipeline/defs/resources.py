@@ -36,7 +36,7 @@ class RosterSettings(dg.ConfigurableResource):
         return load_registry(self.paths.districts_file)
 
     def lake(self) -> Lake:
-        return Lake(self.paths.lake_dir)
+        return Lake(self.paths.lake_root)
 
     def warehouse(self) -> RosterWarehouse:
         return RosterWarehouse(self.paths.data_dir, self.lake())

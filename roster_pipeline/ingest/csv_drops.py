@@ -38,6 +38,7 @@ from roster_pipeline.oneroster.csv_manifest import MANIFEST_NAME, BundleError, M
 from roster_pipeline.oneroster.csv_reader import CsvFileReader
 from roster_pipeline.oneroster.flatten import flatten_records
 from roster_pipeline.store.lake import Lake, SyncRunRecord, now_iso
+from roster_pipeline.store.lake_store import LakeFolder
 
 BATCH_MODES = {"bulk": "full", "delta": "delta"}
 AWAITING_BULK = "bundles delivered after it are held until a newer bundle, bulk for their files, supersedes it"
@@ -295,8 +296,11 @@ def plan_bundle(ref: BundleRef, endpoint: str, refusals: RefusalLog, run_id: str
 
 
 def default_inbox(lake: Lake) -> Path:
-    """The SFTP inbox of the data folder a lake is in (``Settings.lake_dir``), for callers that have only the lake."""
-    return Settings.from_env(lake.root.parent).inbox_dir
+    """The SFTP inbox of the data folder a lake is in (``Settings.lake_dir``), for callers that have only the lake
+    (a lake on a bucket is in no data folder: the environment's inbox)."""
+    if isinstance(lake.store, LakeFolder):
+        return Settings.from_env(lake.store.root.parent).inbox_dir
+    return Settings.from_env().inbox_dir
 
 
 def drop_folder(district: DistrictConfig, inbox: Path, log: Callable[[str], None]) -> Path:

@@ -87,7 +87,7 @@ def relanded_users(lake: Lake, district_id: str, user_ids: set[str], items: Item
     wanted = sorted(user_ids)
     landed = pl.concat(
         [
-            pl.scan_parquet(batch.files).filter(pl.col("sourced_id").is_in(wanted)).with_columns(_order=pl.lit(order))
+            lake.scan(batch).filter(pl.col("sourced_id").is_in(wanted)).with_columns(_order=pl.lit(order))
             for order, batch in enumerate(batches)
         ]
     ).collect()

@@ -11,14 +11,13 @@ What the pipeline remembers about a district between runs, apart from the landed
 - ``side-files.json``: the OneRoster 1.2 side-file ledger (`ingest.side_files`).
 
 The fetches of a district's endpoints run in parallel, and a publish reads the guard's markers at any moment,
-so every file is replaced whole: written to a dot-named temporary file beside it, flushed to disk, then renamed
-over it. A reader sees the old document or the new one, never part of either; a writer killed half-way leaves
-the old document, and a temporary file that no reader looks at.
+so every file is replaced whole (`LakeStore.write`: in a folder, a dot-named temporary file renamed over it; on a
+bucket, one PUT). A reader sees the old document or the new one, never part of either; a writer killed half-way
+leaves the old document.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from roster_pipeline.store.lake_store import LakeFolder, LakeStore
 
 STATE_FOLDER = "_state"
 
@@ -38,40 +39,57 @@ class UnreadableStateFile(ValueError):
 class StateFile:
     """One JSON document in a district's state folder."""
 
-    path: Path
+    store: LakeStore
+    key: str
+
+    @property
+    def location(self) -> str:
+        """Where the document is (a path, or an `s3://` URL), for messages."""
+        return self.store.location(self.key)
+
+    @property
+    def path(self) -> Path:
+        """The document's file, when the lake is a folder."""
+        assert isinstance(self.store, LakeFolder), "a lake on object storage has no file paths"
+        return self.store.path(self.key)
 
     def exists(self) -> bool:
-        return self.path.exists()
+        return self.store.read(self.key) is not None
 
     def read(self) -> Any:
         """The document, or None when there is none. A damaged file is an error, never taken for an absent one:
         a quarantine or a watermark silently forgotten would publish what the guard refused, or skip changes."""
-        try:
-            content = self.path.read_bytes()
-        except FileNotFoundError:
+        content = self.store.read(self.key)
+        if content is None:
             return None
         try:
             return orjson.loads(content)
         except orjson.JSONDecodeError as error:
             raise UnreadableStateFile(
-                f"state file {self.path} is not readable JSON ({error}); repair it from a backup, or delete it "
+                f"state file {self.location} is not readable JSON ({error}); repair it from a backup, or delete it "
                 "if losing what it records is acceptable"
             ) from None
 
     def write(self, document: Any, *, indent: bool = False) -> None:
         """Replace the document atomically (``indent`` for files people read)."""
-        write_atomic(self.path, orjson.dumps(document, option=orjson.OPT_INDENT_2 if indent else None))
+        self.store.write(self.key, orjson.dumps(document, option=orjson.OPT_INDENT_2 if indent else None))
 
     def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
+        self.store.delete([self.key])
 
 
 class DistrictState:
-    """The state folder of one district under a lake root; each named file is a `StateFile`."""
+    """The state folder of one district in a lake; each named file is a `StateFile`."""
 
-    def __init__(self, lake_root: Path, district_id: str) -> None:
-        self.district_id = district_id
-        self.path = Path(lake_root) / STATE_FOLDER / f"district={district_id}"
+    def __init__(self, store: LakeStore, district_id: str) -> None:
+        self.store, self.district_id = store, district_id
+        self.prefix = f"{STATE_FOLDER}/district={district_id}/"
+
+    @property
+    def path(self) -> Path:
+        """The state folder, when the lake is a folder."""
+        assert isinstance(self.store, LakeFolder), "a lake on object storage has no file paths"
+        return self.store.path(self.prefix)
 
     def watermark(self, endpoint: str) -> StateFile:
         # Watermarks have their own folder so that listing them never meets the district's other files.
@@ -119,36 +137,15 @@ class DistrictState:
         return self._file("side-files.json")
 
     def _file(self, *parts: str) -> StateFile:
-        return StateFile(self.path.joinpath(*parts))
+        return StateFile(self.store, self.prefix + "/".join(parts))
 
     def _documents(self, *folder: str) -> Iterator[tuple[str, Any]]:
-        where = self.path.joinpath(*folder)
-        if not where.is_dir():
-            return
-        for path in sorted(where.glob("*.json")):  # a temporary file ends in .tmp, so it is never listed
-            document = StateFile(path).read()
+        """The documents directly in `folder` (a temporary file ends in .tmp, so it is never listed)."""
+        where = self.prefix + "".join(f"{part}/" for part in folder)
+        for key in self.store.keys(where):
+            name = key[len(where) :]
+            if "/" in name or not name.endswith(".json"):
+                continue
+            document = StateFile(self.store, key).read()
             if document is not None:
-                yield path.name, document
-
-
-def write_atomic(path: Path, content: bytes) -> None:
-    """Replace ``path`` with ``content`` whole, durably: a crash leaves the old content or the new, never a mix.
-
-    The temporary file is flushed to disk before the rename, and the folder after it: without the first, a power
-    cut can leave the renamed file empty; without the second, the rename itself may be lost."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with tmp.open("wb") as file:
-            file.write(content)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+                yield name, document

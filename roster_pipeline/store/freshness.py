@@ -68,7 +68,7 @@ def district_status(
 ) -> list[DistrictStatus]:
     """One row per registered district: its last publish, when it should have published, and its quarantine."""
     settings = settings or Settings.from_env()
-    lake = Lake(settings.lake_dir)
+    lake = Lake(settings.lake_root)
     rows = _publish_status(registry, settings, now or datetime.now(UTC))
     for row in rows:
         state = quarantine_state(lake, row.district_id)

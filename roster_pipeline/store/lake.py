@@ -1,9 +1,10 @@
 """The Parquet landing zone and the per-(district, endpoint) sync state.
 
 Each fetch lands one immutable *batch*: ``lake/<endpoint>/district=<id>/<batch_id>/part-NNNNN.parquet`` plus a
-``_batch.json`` manifest. A batch is written under a temporary name and renamed into place only when complete,
-so a fetch that fails half-way leaves nothing a publish could pick up. Batch ids sort by time, and the DuckDB
-publish applies every batch it has not applied yet, in order — the lake is the log, DuckDB the state.
+``_batch.json`` manifest. A batch is staged elsewhere and put into place only when complete (renamed in a
+folder; copied, manifest last, on a bucket), so a fetch that fails half-way leaves nothing a publish could pick
+up. Batch ids sort by time, and the DuckDB publish applies every batch it has not applied yet, in order — the
+lake is the log, DuckDB the state.
 
 Watermarks and sync-run records are small files in each district's state folder (see district_state.py): fetch
 assets never open DuckDB, so many districts fetch in parallel. The publish mirrors them into ``ops.watermarks``
@@ -12,7 +13,6 @@ and ``ops.sync_runs``.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 import uuid
@@ -26,10 +26,13 @@ import orjson
 import polars as pl
 
 from roster_pipeline.oneroster.flatten import lake_schema
-from roster_pipeline.store.district_state import STATE_FOLDER, DistrictState, write_atomic
+from roster_pipeline.store.district_state import STATE_FOLDER, DistrictState
+from roster_pipeline.store.lake_store import LakeFolder, open_lake_store
 from roster_pipeline.store.process_owners import owner_gone, owner_record
 
 BATCH_MANIFEST = "_batch.json"
+INCOMING = "_incoming"  # on a bucket: batches being written (see BatchWriter)
+PRUNING = "_pruning"  # on a bucket: batches being deleted (see Lake.prune)
 BATCH_OWNER = "_owner.json"  # in a batch being written: which process writes it (see clean_abandoned)
 # A temporary batch without an owner record (written by an older version) counts as abandoned after this long.
 ABANDONED_AFTER_S = 24 * 3600
@@ -45,7 +48,8 @@ class Batch:
     endpoint: str
     district_id: str
     batch_id: str
-    path: Path
+    prefix: str  # the batch's folder in the lake (`<endpoint>/district=<id>/<batch_id>/`)
+    files: list[str]  # its Parquet parts, as a reader opens them (paths, or `s3://` URLs)
     mode: str
     records: int
     watermark_from: str | None
@@ -69,10 +73,6 @@ class Batch:
     def committed(self) -> datetime:
         """When the batch was committed (the far future for a manifest that lacks it, so it is never pruned)."""
         return _instant(self.committed_at) or datetime.max.replace(tzinfo=UTC)
-
-    @property
-    def files(self) -> list[str]:
-        return sorted(str(p) for p in self.path.glob("part-*.parquet"))
 
 
 @dataclass
@@ -98,13 +98,16 @@ class SyncRunRecord:
 
 
 class BatchWriter:
-    """Buffers flattened pages and writes them as Parquet parts of one batch; `commit` publishes the batch."""
+    """Buffers flattened pages and writes them as Parquet parts of one batch; `commit` publishes the batch.
+
+    The parts are staged where no listing of batches looks: in a folder lake, a dot-named folder beside the
+    batches, renamed into place on commit; on a bucket (which cannot rename), under `_incoming/`, copied into
+    place on commit with the manifest written last — a batch exists only once its manifest does."""
 
     def __init__(self, lake: Lake, endpoint: str, district_id: str, batch_id: str) -> None:
         self.lake, self.endpoint, self.district_id, self.batch_id = lake, endpoint, district_id, batch_id
-        self.tmp_path = lake.district_dir(endpoint, district_id) / f".tmp-{batch_id}"
-        self.tmp_path.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.tmp_path / BATCH_OWNER, orjson.dumps(owner_record()))
+        self.staging = lake.staging_prefix(endpoint, district_id, batch_id)
+        lake.store.write(self.staging + BATCH_OWNER, orjson.dumps(owner_record()))
         self._buffer: list[pl.DataFrame] = []
         self._buffered = 0
         self._parts = 0
@@ -124,16 +127,14 @@ class BatchWriter:
         if not self._buffer and self._parts:
             return
         frame = pl.concat(self._buffer) if self._buffer else pl.DataFrame(schema=lake_schema(self.endpoint))
-        part = self.tmp_path / f"part-{self._parts:05d}.parquet"
-        frame.write_parquet(part, compression="zstd", statistics=True)
-        self.bytes += part.stat().st_size
+        self.bytes += self.lake.store.write_parquet(f"{self.staging}part-{self._parts:05d}.parquet", frame)
         self._parts += 1
         self._buffer, self._buffered = [], 0
 
     def commit(
         self, mode: str, watermark_from: str | None, watermark_to: str | None, *, malformed: int = 0, **extra: Any
     ) -> Batch:
-        """Write the remaining rows and the manifest, then rename the batch into place (atomic).
+        """Write the remaining rows and the manifest, then put the batch into place (atomic).
 
         ``malformed`` counts source records that could not be landed (the mass-deletion guard weighs them);
         ``extra`` is kept in the manifest (e.g. the CSV bundle a batch came from)."""
@@ -141,7 +142,7 @@ class BatchWriter:
         # The batch is named when it is committed, not when it started, so batch ids sort in commit order:
         # the order the publish applies them in.
         self.batch_id = new_batch_id()
-        final_path = self.lake.district_dir(self.endpoint, self.district_id) / self.batch_id
+        final = self.lake.batch_prefix(self.endpoint, self.district_id, self.batch_id)
         manifest = {
             "endpoint": self.endpoint,
             "district_id": self.district_id,
@@ -154,38 +155,70 @@ class BatchWriter:
             "committed_at": now_iso(),
             **extra,
         }
-        (self.tmp_path / BATCH_MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-        (self.tmp_path / BATCH_OWNER).unlink()
-        os.replace(self.tmp_path, final_path)
-        return self.lake.read_batch(final_path)
+        content = orjson.dumps(manifest, option=orjson.OPT_INDENT_2)
+        store = self.lake.store
+        if isinstance(store, LakeFolder):
+            store.write(self.staging + BATCH_MANIFEST, content)
+            store.delete([self.staging + BATCH_OWNER])
+            store.rename_folder(self.staging, final)
+        else:
+            # Where the copies go is noted first, so a commit killed half-way is cleaned up whole.
+            store.write(self.staging + BATCH_OWNER, orjson.dumps({**owner_record(), "committing_to": final}))
+            parts = [key for key in store.keys(self.staging) if key.endswith(".parquet")]
+            for key in parts:
+                store.copy(key, final + key[len(self.staging) :])
+            store.write(final + BATCH_MANIFEST, content)
+            store.delete([*parts, self.staging + BATCH_OWNER])
+        return self.lake.read_batch(final)
 
     def abort(self) -> None:
-        shutil.rmtree(self.tmp_path, ignore_errors=True)
+        self.lake.remove_prefix(self.staging)
 
 
 class Lake:
-    """The landing zone rooted at ``<data folder>/lake``."""
+    """The landing zone: a folder (``<data folder>/lake`` by default) or an `s3://` bucket (`ROSTER_LAKE_URL`)."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+    def __init__(self, root: Path | str) -> None:
+        self.store = open_lake_store(root)
 
-    def district_dir(self, endpoint: str, district_id: str) -> Path:
-        return self.root / endpoint / f"district={district_id}"
+    @property
+    def root(self) -> Path:
+        """The lake's folder (a lake on a bucket has none)."""
+        assert isinstance(self.store, LakeFolder), "a lake on object storage has no folder"
+        return self.store.root
+
+    def district_prefix(self, endpoint: str, district_id: str) -> str:
+        return f"{endpoint}/district={district_id}/"
+
+    def batch_prefix(self, endpoint: str, district_id: str, batch_id: str) -> str:
+        return f"{self.district_prefix(endpoint, district_id)}{batch_id}/"
+
+    def staging_prefix(self, endpoint: str, district_id: str, batch_id: str) -> str:
+        if isinstance(self.store, LakeFolder):
+            return f"{self.district_prefix(endpoint, district_id)}.tmp-{batch_id}/"
+        return f"{INCOMING}/{self.district_prefix(endpoint, district_id)}{batch_id}/"
 
     def state(self, district_id: str) -> DistrictState:
         """The district's state folder: watermarks, run records, markers and logs."""
-        return DistrictState(self.root, district_id)
+        return DistrictState(self.store, district_id)
 
     def new_batch(self, endpoint: str, district_id: str) -> BatchWriter:
         return BatchWriter(self, endpoint, district_id, new_batch_id())
 
-    def read_batch(self, path: Path) -> Batch:
-        manifest = orjson.loads((path / BATCH_MANIFEST).read_bytes())
+    def read_batch(self, prefix: str, keys: list[str] | None = None) -> Batch:
+        """The batch whose folder is `prefix` (its keys, when already listed); FileNotFoundError when it has no
+        manifest (not committed, or being pruned)."""
+        content = self.store.read(prefix + BATCH_MANIFEST)
+        if content is None:
+            raise FileNotFoundError(self.store.location(prefix + BATCH_MANIFEST))
+        manifest = orjson.loads(content)
+        listed = self.store.keys(prefix) if keys is None else keys
         return Batch(
             endpoint=manifest["endpoint"],
             district_id=manifest["district_id"],
             batch_id=manifest["batch_id"],
-            path=path,
+            prefix=prefix,
+            files=[self.store.location(key) for key in listed if _is_part(key, prefix)],
             mode=manifest["mode"],
             records=manifest["records"],
             watermark_from=manifest.get("watermark_from"),
@@ -200,18 +233,26 @@ class Lake:
 
     def batches(self, endpoint: str, district_id: str) -> list[Batch]:
         """Complete batches in landing order."""
-        folder = self.district_dir(endpoint, district_id)
-        if not folder.exists():
-            return []
+        under = self.district_prefix(endpoint, district_id)
+        folders: dict[str, list[str]] = {}
+        for key in self.store.keys(under):
+            name = key[len(under) :].split("/", 1)[0]
+            if not name.startswith("."):
+                folders.setdefault(name, []).append(key)
         found = []
-        for path in sorted(folder.iterdir()):
-            if path.name.startswith("."):
+        for name, keys in sorted(folders.items()):
+            if f"{under}{name}/{BATCH_MANIFEST}" not in keys:  # not committed, or being pruned
                 continue
             try:
-                found.append(self.read_batch(path))
-            except FileNotFoundError:  # not committed (no manifest), or pruned while we listed
+                found.append(self.read_batch(f"{under}{name}/", keys))
+            except FileNotFoundError:  # pruned while we listed
                 continue
         return found
+
+    def scan(self, batch: Batch) -> pl.LazyFrame:
+        """The batch's records."""
+        keys = [key for key in self.store.keys(batch.prefix) if _is_part(key, batch.prefix)]
+        return self.store.scan_parquet(keys)
 
     def live_ids(self, endpoint: str, district_id: str) -> set[str]:
         """The sourcedIds whose newest landed observation is active: what a full sync that does not see them
@@ -223,7 +264,7 @@ class Lake:
         live: set[str] = set()
         for batch in self.batches(endpoint, district_id):
             if batch.files:
-                frame = pl.read_parquet(batch.files, columns=["sourced_id", "status"])
+                frame = self.scan(batch).select("sourced_id", "status").collect()
                 active = frame.filter(pl.col("status") == "active")["sourced_id"]
                 live.difference_update(frame.filter(pl.col("status") != "active")["sourced_id"].to_list())
                 live.update(active.to_list())
@@ -234,25 +275,71 @@ class Lake:
     def prune(self, batches: list[Batch]) -> int:
         """Delete landed batches (the publish decides which are superseded); returns how many went.
 
-        Each is first renamed to a hidden name, so a half-deleted batch never looks like a complete one."""
+        A half-deleted batch must never look like a complete one: in a folder, each is first renamed to a hidden
+        name; on a bucket, its manifest goes first (after a note under `_pruning/`, so a prune killed half-way
+        is finished by `clean_abandoned`)."""
         for batch in batches:
-            doomed = batch.path.with_name(f".pruned-{batch.batch_id}")
-            os.replace(batch.path, doomed)
-            shutil.rmtree(doomed, ignore_errors=True)
+            if isinstance(self.store, LakeFolder):
+                doomed = f"{batch.prefix.rsplit('/', 2)[0]}/.pruned-{batch.batch_id}/"
+                self.store.rename_folder(batch.prefix, doomed)
+                self.store.remove_folder(doomed)
+            else:
+                note = f"{PRUNING}/{batch.prefix.rstrip('/')}"
+                self.store.write(note, b"")
+                self.store.delete([batch.prefix + BATCH_MANIFEST])
+                self.remove_prefix(batch.prefix)
+                self.store.delete([note])
         return len(batches)
 
-    def clean_abandoned(self) -> list[Path]:
+    def remove_prefix(self, prefix: str) -> None:
+        if isinstance(self.store, LakeFolder):
+            self.store.remove_folder(prefix)
+        else:
+            self.store.delete(self.store.keys(prefix))
+
+    def clean_abandoned(self) -> list[str]:
         """Delete what killed runs left in the lake: batches half-written by a process that no longer exists, and
         half-deleted pruned batches. A batch a live process is still writing is never touched. Returns what went."""
+        if isinstance(self.store, LakeFolder):
+            return self._clean_folder(self.store)
+        return self._clean_bucket()
+
+    def _clean_folder(self, store: LakeFolder) -> list[str]:
         removed = []
-        for path in sorted(self.root.glob("*/district=*/.*")):
+        for path in sorted(store.root.glob("*/district=*/.*")):
             if path.name.startswith(".pruned-") or (path.name.startswith(".tmp-") and _abandoned(path)):
                 shutil.rmtree(path, ignore_errors=True)
-                removed.append(path)
-        for path in sorted((self.root / STATE_FOLDER).glob("district=*/**/.*.tmp")):
+                removed.append(str(path))
+        for path in sorted((store.root / STATE_FOLDER).glob("district=*/**/.*.tmp")):
             if _older_than(path, STATE_TMP_ABANDONED_AFTER_S):  # a state write killed between write and rename
                 path.unlink(missing_ok=True)
-                removed.append(path)
+                removed.append(str(path))
+        return removed
+
+    def _clean_bucket(self) -> list[str]:
+        """Staged batches whose writer is gone (or silent for a day: a writer on another host cannot be asked),
+        with whatever a killed commit had copied into place; and prunes killed half-way, finished."""
+        removed = []
+        staged: dict[str, list[str]] = {}
+        for key in self.store.keys(f"{INCOMING}/"):
+            staged.setdefault(key.rsplit("/", 1)[0] + "/", []).append(key)
+        for prefix, keys in sorted(staged.items()):
+            owner = self.store.read(prefix + BATCH_OWNER)
+            record = _owner(owner)
+            age = self.store.age(keys[0]) or 0.0
+            if not (owner_gone(record) or age > ABANDONED_AFTER_S):
+                continue
+            target = record.get("committing_to")
+            if isinstance(target, str) and self.store.read(target + BATCH_MANIFEST) is None:
+                self.remove_prefix(target)
+            self.store.delete(keys)
+            removed.append(self.store.location(prefix))
+        for note in self.store.keys(f"{PRUNING}/"):
+            prefix = note[len(PRUNING) + 1 :] + "/"
+            self.store.delete([prefix + BATCH_MANIFEST])
+            self.remove_prefix(prefix)
+            self.store.delete([note])
+            removed.append(self.store.location(prefix))
         return removed
 
     def watermark(self, district_id: str, endpoint: str) -> str | None:
@@ -280,6 +367,19 @@ def _older_than(path: Path, seconds: float) -> bool:
         return time.time() - path.stat().st_mtime > seconds
     except FileNotFoundError:  # renamed into place (committed) or removed meanwhile
         return False
+
+
+def _is_part(key: str, prefix: str) -> bool:
+    name = key[len(prefix) :]
+    return name.startswith("part-") and name.endswith(".parquet") and "/" not in name
+
+
+def _owner(content: bytes | None) -> dict[str, Any]:
+    try:
+        record = orjson.loads(content) if content else {}
+    except orjson.JSONDecodeError:  # half of one: judged by age
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def _abandoned(tmp_batch: Path) -> bool:

@@ -66,14 +66,16 @@ def shell_secret_sql(data_path: str, environ: Mapping[str, str] = os.environ) ->
     return f"CREATE OR REPLACE TEMPORARY SECRET {SECRET_NAME} (TYPE s3, {', '.join(listed)});"
 
 
-def s3_secret_options(data_path: str, environ: Mapping[str, str]) -> dict[str, str | bool]:
+def s3_secret_options(
+    data_path: str, environ: Mapping[str, str], subject: str = "the roster's files are"
+) -> dict[str, str | bool]:
     """The S3 secret's options from the AWS variables (an empty value counts as unset); raises naming every
-    variable that is missing."""
+    variable that is missing (and `subject`: what is on object storage)."""
     found = {option: _first_set(environ, names) for option, names in CREDENTIALS.items()}
     missing = [_named(CREDENTIALS[option]) for option, value in found.items() if value is None]
     if missing:
         raise ObjectStorageCredentialsMissing(
-            f"the roster's files are on object storage ({data_path}) but {', '.join(missing)} "
+            f"{subject} on object storage ({data_path}) but {', '.join(missing)} "
             f"{'is' if len(missing) == 1 else 'are'} not set: give the bucket's credentials in AWS_ACCESS_KEY_ID, "
             "AWS_SECRET_ACCESS_KEY and AWS_REGION (and AWS_ENDPOINT_URL for a service other than AWS S3)"
         )

@@ -33,8 +33,10 @@ from roster_pipeline.store.guard import (
     release_requested,
 )
 from roster_pipeline.store.lake import Lake
-from roster_pipeline.store.lakehouse import open_duckdb, quoted_path
+from roster_pipeline.store.lake_store import LakeBucket
+from roster_pipeline.store.lakehouse import load_extensions, open_duckdb, quoted_path
 from roster_pipeline.store.merge import apply_batches, superseded_batches
+from roster_pipeline.store.object_storage import create_files_secret
 from roster_pipeline.store.ops_log import mirror_ops, record_publish
 from roster_pipeline.store.publish_result import PublishResult
 from roster_pipeline.store.roster_schema import STATE_SCHEMA, ensure_schema
@@ -49,7 +51,7 @@ class RosterWarehouse:
     def __init__(self, data_dir: Path, lake: Lake | None = None) -> None:
         self.paths = Settings.from_env(data_dir)
         self.data_dir = self.paths.data_dir
-        self.lake = lake or Lake(self.paths.lake_dir)
+        self.lake = lake or Lake(self.paths.lake_root)
 
     def publish_district(
         self, district_id: str, schools: SchoolSettings | None = None, guard: GuardPolicy | None = None
@@ -143,6 +145,9 @@ class RosterWarehouse:
         fresh = not path.exists()
         con = open_duckdb(path)
         con.execute("SET memory_limit = ?", [self.paths.work_memory_limit])
+        if isinstance(self.lake.store, LakeBucket):  # the merge reads the batches' Parquet parts from the bucket
+            load_extensions(con, ("httpfs",))
+            create_files_secret(con, self.lake.store.url)
         try:
             ensure_schema(con)
             if fresh:

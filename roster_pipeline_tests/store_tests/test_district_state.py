@@ -17,7 +17,7 @@ from roster_pipeline.ingest.csv_drops import BundleRef, ImportLog, RefusalLog
 from roster_pipeline.ingest.probe import CapabilityReport, EndpointCapability, load_capabilities, store_capabilities
 from roster_pipeline.ingest.side_files import SideFileLedger
 from roster_pipeline.oneroster.csv_reader import SideRow
-from roster_pipeline.store import district_state
+from roster_pipeline.store import lake_store
 from roster_pipeline.store.district_state import DistrictState, UnreadableStateFile
 from roster_pipeline.store.guard import (
     GuardReport,
@@ -30,6 +30,7 @@ from roster_pipeline.store.guard import (
     request_release,
 )
 from roster_pipeline.store.lake import Lake, SyncRunRecord
+from roster_pipeline.store.lake_store import LakeFolder
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -46,7 +47,7 @@ def leftovers(folder: Path) -> list[str]:
 def test_the_state_folder_and_its_file_names_are_the_ones_existing_data_folders_have(lake):
     folder = lake.root / "_state" / "district=oak"
     state = lake.state("oak")
-    assert state.path == DistrictState(lake.root, "oak").path == folder
+    assert state.path == DistrictState(LakeFolder(lake.root), "oak").path == folder
     key = "a.zip@2024-01-01T00:00:00.000000Z"
     files = [
         (state.watermark("users"), "watermarks/users.json"),
@@ -91,7 +92,7 @@ def test_a_write_that_fails_before_the_rename_leaves_the_old_document_and_no_tem
     def refuse(source: object, target: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(district_state.os, "replace", refuse)
+    monkeypatch.setattr(lake_store.os, "replace", refuse)
     with pytest.raises(OSError, match="No space left"):
         state.quarantine.write({"since": "after", "padding": "x" * 100_000})
     monkeypatch.undo()
@@ -102,14 +103,15 @@ def test_a_write_that_fails_before_the_rename_leaves_the_old_document_and_no_tem
 KILLED_WRITER = """
 import sys, time
 from pathlib import Path
-from roster_pipeline.store import district_state
+from roster_pipeline.store import lake_store
+from roster_pipeline.store.district_state import DistrictState
 
 def hang(fd):  # the content is written but not yet renamed into place: be killed here
     Path(sys.argv[2]).touch()
     time.sleep(60)
 
-district_state.os.fsync = hang
-district_state.DistrictState(Path(sys.argv[1]), "oak").watermark("users").write({"watermark": "x" * 1_000_000})
+lake_store.os.fsync = hang
+DistrictState(lake_store.LakeFolder(Path(sys.argv[1])), "oak").watermark("users").write({"watermark": "x" * 1_000_000})
 """
 
 
@@ -144,7 +146,7 @@ def test_the_next_run_removes_a_killed_writers_temporary_file_once_no_live_write
 
     removed = lake.clean_abandoned()
 
-    assert removed == [left_by_killed]
+    assert removed == [str(left_by_killed)]
     assert not left_by_killed.exists() and being_written.exists()
     assert lake.watermark("oak", "users") == "2024-05-01T10:00:00Z"
 
