@@ -17,6 +17,8 @@ from roster_pipeline.sandbox.generator import DistrictSpec, SyntheticDistrict, g
 from roster_pipeline.sandbox.server import DistrictAuth, SandboxServer
 from roster_pipeline_tests.pipeline_fixtures import PipelineWorld
 
+pytest_plugins = ["roster_pipeline_tests.s3_server"]  # the `s3_endpoint` and `bucket` fixtures
+
 
 @pytest.fixture(autouse=True)
 def no_leftover_dagster_instance() -> Iterator[None]:

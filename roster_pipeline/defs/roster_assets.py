@@ -101,6 +101,8 @@ def roster_tables(context: dg.AssetExecutionContext, settings: RosterSettings):
     except DistrictQuarantined as quarantined:
         yield guard_result(quarantined.report, district_id, released=False)
         raise dg.Failure(description=str(quarantined), metadata=quarantined.report.metadata()) from None
+    if result.restored_rows:
+        context.log.info(f"{district_id}: started from the roster's last publish ({result.restored_rows} rows)")
     if applied := applied_summary(result.endpoints):
         context.log.info(f"{district_id}: applied {applied}")  # one line (one stored event) for the step
     yield guard_result(result.guard, district_id, released=result.released)

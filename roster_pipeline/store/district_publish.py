@@ -10,37 +10,66 @@ commit's cost is the district's size, whatever the fleet holds.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import duckdb
 
 from roster_pipeline.config.settings import Settings
 from roster_pipeline.store.lakehouse import CATALOG, attach, retry_conflicts
+from roster_pipeline.store.ops_log import latest_publish
 from roster_pipeline.store.roster_schema import STATE_SCHEMA, VIEW_FILES
 from roster_pipeline.store.sql_files import sql_blocks, statements
 
 
-def publish_district_rows(con: duckdb.DuckDBPyConnection, settings: Settings, district_id: str) -> int:
+@dataclass(frozen=True)
+class Baseline:
+    """The roster's newest publish of a district (None: never published) that its work database starts from."""
+
+    publish_id: str | None
+
+
+class PublishedElsewhere(RuntimeError):
+    """Another worker published the district after this publish's work database was brought up to date."""
+
+
+def publish_district_rows(
+    con: duckdb.DuckDBPyConnection, settings: Settings, district_id: str, *, based_on: Baseline | None = None
+) -> int:
     """Replace `district_id`'s rows in the roster with those of the work database open on `con`; returns how many
-    tables were replaced.
+    tables were replaced. With `based_on` (the roster's newest publish of the district when the work database was
+    brought up to date, work_cache.py), the commit goes through only if the roster still names that publish, and
+    raises PublishedElsewhere (having changed nothing) otherwise.
 
     A table whose district rows are what was last published (same count and row-hash sum, kept in the work
     database's `publish_state` schema, which is never published) is left alone, so a sync that changed nothing
     commits only its ops records. The digests are tied to the roster they were published to: a roster created
     anew (its first snapshot differs) gets every table again."""
     work = current_database(con)
-    tables = [t for t in database_tables(con, work) if t[0] != STATE_SCHEMA]
-    digests = {table: _digest_rows(con, work, table, district_id) for table in tables}
+    digests = table_digests(con, district_id)
     attach(con, settings, read_only=False)
     try:
         roster_id = _roster_identity(con)
         published = _published_digests(con, roster_id)
-        changed = [table for table in tables if published.get(".".join(table)) != digests[table]]
+        changed = [table for table, digest in digests.items() if published.get(".".join(table)) != digest]
         if changed:
-            retry_conflicts(lambda: _commit(con, work, changed, district_id))
+            retry_conflicts(lambda: _commit(con, work, changed, district_id, based_on))
     finally:
         con.execute(f"DETACH {CATALOG}")
-    _remember_digests(con, roster_id, {".".join(table): digest for table, digest in digests.items()})
+    _remember_digests(con, roster_id, digests)
     return len(changed)
+
+
+def table_digests(con: duckdb.DuckDBPyConnection, district_id: str) -> dict[tuple[str, str], str]:
+    """Each published table of the work database open on `con`, and the digest of the district's rows in it."""
+    work = current_database(con)
+    tables = [t for t in database_tables(con, work) if t[0] != STATE_SCHEMA]
+    return {table: _digest_rows(con, work, table, district_id) for table in tables}
+
+
+def note_as_published(con: duckdb.DuckDBPyConnection, district_id: str) -> None:
+    """Record the work database's rows of the district as what the roster attached to `con` holds (they were just
+    copied from it), so the next publish sends only what changes."""
+    _remember_digests(con, _roster_identity(con), table_digests(con, district_id))
 
 
 def _digest_rows(con: duckdb.DuckDBPyConnection, work: str, table: tuple[str, str], district_id: str) -> str:
@@ -64,13 +93,13 @@ def _published_digests(con: duckdb.DuckDBPyConnection, roster_id: str) -> dict[s
     return dict(rows)
 
 
-def _remember_digests(con: duckdb.DuckDBPyConnection, roster_id: str, digests: dict[str, str]) -> None:
+def _remember_digests(con: duckdb.DuckDBPyConnection, roster_id: str, digests: dict[tuple[str, str], str]) -> None:
     """Kept only once the commit succeeded: a publish that died before it leaves the old digests, so the next
     publish sends its tables again."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.digests (roster VARCHAR, tbl VARCHAR, digest VARCHAR)")
     con.execute(f"DELETE FROM {STATE_SCHEMA}.digests")
-    con.executemany(
-        f"INSERT INTO {STATE_SCHEMA}.digests VALUES (?, ?, ?)", [[roster_id, t, d] for t, d in digests.items()]
-    )
+    rows = [[roster_id, ".".join(table), digest] for table, digest in digests.items()]
+    con.executemany(f"INSERT INTO {STATE_SCHEMA}.digests VALUES (?, ?, ?)", rows)
 
 
 def current_database(con: duckdb.DuckDBPyConnection) -> str:
@@ -86,9 +115,20 @@ def database_tables(con: duckdb.DuckDBPyConnection, database: str) -> list[tuple
     return [(schema, table) for schema, table in con.execute(query, [database]).fetchall()]
 
 
-def _commit(con: duckdb.DuckDBPyConnection, work: str, tables: list[tuple[str, str]], district_id: str) -> None:
+def _commit(
+    con: duckdb.DuckDBPyConnection,
+    work: str,
+    tables: list[tuple[str, str]],
+    district_id: str,
+    based_on: Baseline | None,
+) -> None:
     con.execute("BEGIN TRANSACTION")
     try:
+        if based_on is not None and (now := latest_publish(con, district_id, CATALOG)) != based_on.publish_id:
+            raise PublishedElsewhere(
+                f"district '{district_id}': another worker published it (publish {now}) while this one merged "
+                f"from publish {based_on.publish_id}; nothing of this publish was committed"
+            )
         for schema, table in tables:
             source, target = f'"{work}".{schema}.{table}', f"{CATALOG}.{schema}.{table}"
             _ensure_table(con, source, target, schema)

@@ -90,6 +90,24 @@ def record_publish(
     )
 
 
+def latest_publish(con: duckdb.DuckDBPyConnection, district_id: str, catalog: str | None = None) -> str | None:
+    """The id of the district's newest publish in the work database open on `con`, or in the attached `catalog`
+    (None when it has none, or no `ops.publishes` table yet)."""
+    if catalog is None:
+        statement = OPS_SQL["latest_publish"].format(publishes="ops.publishes")
+    elif _has_publishes(con, catalog):
+        statement = OPS_SQL["latest_publish"].format(publishes=f"{catalog}.ops.publishes")
+    else:  # a roster nothing has been published to yet
+        return None
+    row = con.execute(statement, {"district": district_id}).fetchone()
+    return str(row[0]) if row and row[0] is not None else None
+
+
+def _has_publishes(con: duckdb.DuckDBPyConnection, catalog: str) -> bool:
+    query = "SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'ops' AND table_name = 'publishes'"
+    return con.execute(query, [catalog]).fetchone() is not None
+
+
 def mirror_ops(con: duckdb.DuckDBPyConnection, lake: Lake, district_id: str) -> int:
     """Copy the district's watermarks and its fetch-run records not yet imported; returns the runs imported."""
     for endpoint, state in lake.watermarks(district_id).items():

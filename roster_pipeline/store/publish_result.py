@@ -31,6 +31,8 @@ class PublishResult:
     superseded: list[Batch] = field(default_factory=list)
     pruned: int = 0
     applied: list[Batch] = field(default_factory=list)  # the batches this publish applied (or a quarantine refused)
+    # Rows the work database took from the roster first (another worker had published the district, work_cache.py).
+    restored_rows: int = 0
 
     @property
     def batches(self) -> int:

@@ -23,7 +23,12 @@ import duckdb
 from roster_pipeline.config.settings import Settings
 from roster_pipeline.store.catalogue import DERIVED_TABLES, ROSTER_TABLES
 from roster_pipeline.store.derived_tables import SchoolSettings, rebuild_derived, rebuild_links
-from roster_pipeline.store.district_publish import current_database, database_tables, publish_district_rows
+from roster_pipeline.store.district_publish import (
+    PublishedElsewhere,
+    current_database,
+    database_tables,
+    publish_district_rows,
+)
 from roster_pipeline.store.guard import (
     DistrictQuarantined,
     GuardPolicy,
@@ -41,8 +46,11 @@ from roster_pipeline.store.ops_log import mirror_ops, record_publish
 from roster_pipeline.store.publish_result import PublishResult
 from roster_pipeline.store.roster_schema import STATE_SCHEMA, ensure_schema
 from roster_pipeline.store.sql_files import load_sql, statements, used_params
+from roster_pipeline.store.work_cache import bring_up_to_date
 
 GUARD_SQL = load_sql("guard")
+# How many times a publish starts again when another worker published the district while it merged.
+PUBLISH_ATTEMPTS = 3
 
 
 class RosterWarehouse:
@@ -65,13 +73,39 @@ class RosterWarehouse:
         if release_requested(self.lake, district_id):
             guard = replace(guard, released=True)
         with self.publish_lock(district_id), self._work_connection(district_id) as con:
-            result = self._merge(con, district_id, schools, guard)
-            publish_district_rows(con, self.paths, district_id)
+            result = self._merge_and_publish(con, district_id, schools, guard)
             # Only after the publish, and under the district's lock so no other publish of it is listing the lake:
             # drop what the newest applied full batch supersedes, so the lake does not grow forever.
             result.pruned = self.lake.prune(result.superseded)
         clear_after_publish(self.lake, district_id)
         return result
+
+    @property
+    def work_is_a_cache(self) -> bool:
+        """Whether each worker keeps its own work databases: the lake is on a bucket, so workers need share no
+        folder (work_cache.py). A folder lake keeps them beside it, shared by every worker that mounts it."""
+        return isinstance(self.lake.store, LakeBucket)
+
+    def _merge_and_publish(
+        self, con: duckdb.DuckDBPyConnection, district_id: str, schools: SchoolSettings | None, guard: GuardPolicy
+    ) -> PublishResult:
+        """Merge and publish; where the work database is a cache, from the roster's newest publish of the district,
+        starting again (a bounded number of times) when another worker publishes it meanwhile."""
+        if not self.work_is_a_cache:
+            result = self._merge(con, district_id, schools, guard)
+            publish_district_rows(con, self.paths, district_id)
+            return result
+        for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+            baseline, restored = bring_up_to_date(con, self.paths, district_id)
+            result = self._merge(con, district_id, schools, guard)
+            result.restored_rows = restored
+            try:
+                publish_district_rows(con, self.paths, district_id, based_on=baseline)
+                return result
+            except PublishedElsewhere:
+                if attempt == PUBLISH_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     def _merge(
         self, con: duckdb.DuckDBPyConnection, district_id: str, schools: SchoolSettings | None, guard: GuardPolicy

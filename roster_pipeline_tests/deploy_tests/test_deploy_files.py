@@ -194,7 +194,7 @@ def test_compose_user_code_has_the_roster_store_environment_and_a_data_volume() 
     user_code = compose_services()["user_code"]
     environment = user_code["environment"]
 
-    for name in ("ROSTER_CATALOG_URL", "ROSTER_FILES_URL", "PGPASSWORD", "AWS_ACCESS_KEY_ID",
+    for name in ("ROSTER_CATALOG_URL", "ROSTER_FILES_URL", "ROSTER_LAKE_URL", "PGPASSWORD", "AWS_ACCESS_KEY_ID",
                  "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ENDPOINT_URL"):  # fmt: skip
         assert REFERENCE.match(environment[name]), f"{name} must come from the environment: {environment[name]!r}"
     assert "host=postgres" in environment["ROSTER_CATALOG_URL"]
@@ -265,6 +265,18 @@ def test_helm_user_deployment_serves_our_code_location_from_our_image() -> None:
         "roster-district-credentials",
     ]
     assert {"ROSTER_CATALOG_URL", "ROSTER_FILES_URL", "ROSTER_DATA_DIR"} <= set(deployment["env"])
+
+
+def test_helm_run_pods_share_no_volume_the_lake_and_the_roster_are_on_object_storage() -> None:
+    deployment = helm_values()["dagster-user-deployments"]["deployments"][0]
+    environment = deployment["env"]
+
+    for name in ("ROSTER_LAKE_URL", "ROSTER_FILES_URL"):
+        assert environment[name].startswith("s3://"), name
+    assert environment["ROSTER_CATALOG_URL"].startswith("postgres:")
+    assert [v for v in deployment["volumes"] if "persistentVolumeClaim" in v] == []
+    [data] = [v for v in deployment["volumes"] if v["name"] == "roster-data"]
+    assert data == {"name": "roster-data", "emptyDir": {}}
 
 
 def strings_under(node: Any, path: str = "") -> Iterator[tuple[str, str]]:

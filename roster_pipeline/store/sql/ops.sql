@@ -60,9 +60,13 @@ CREATE TABLE IF NOT EXISTS ops.publishes (
     links_removed BIGINT,
     released BOOLEAN
 );
+-- Which publish the district's work database holds: the roster's newest one for the district names the state every
+-- worker's work database must start from (work_cache.py).
+ALTER TABLE ops.publishes ADD COLUMN IF NOT EXISTS publish_id VARCHAR;
 
 -- name: record_publish
-INSERT INTO ops.publishes VALUES ($district, now(), $batches, $students_removed, $links_removed, $released);
+INSERT INTO ops.publishes (district_id, published_at, batches, students_removed, links_removed, released, publish_id)
+VALUES ($district, now(), $batches, $students_removed, $links_removed, $released, gen_random_uuid()::VARCHAR);
 
 -- name: newest_applied_full
 -- Per endpoint, the newest applied full batch that tombstoned what it did not see: batches applied before it
@@ -92,3 +96,8 @@ INSERT INTO ops.sync_runs VALUES (
     $record_key, $run_id, $district, $endpoint, $mode, $started_at, $finished_at, $outcome, $records,
     $pages, $bytes, $tombstones, $watermark_from, $watermark_to, $batch_id, $error, $details
 );
+
+-- name: latest_publish
+-- The district's newest publish in {publishes} (the work database's ops.publishes, or the roster's).
+SELECT publish_id FROM {publishes} WHERE district_id = $district
+ORDER BY published_at DESC, publish_id DESC LIMIT 1;
