@@ -1,6 +1,7 @@
 """The production instance on a real PostgreSQL (issue 14): Dagster's storage and the roster's DuckLake catalog in
-one server, three districts synced at once through the queued run coordinator and `dagster-daemon`, as
-deploy/docker-compose.yaml runs them.
+one server, the lake and the roster's files on an S3-compatible bucket (moto's server on loopback), three districts
+synced at once through the queued run coordinator and `dagster-daemon`, as deploy/helm/values.yaml configures them;
+then a delta sync by a second "worker" whose data folder is new, as a run pod on another node would have.
 
 The server is PostgreSQL from the pgserver wheel, started by the test in a temporary folder (postgres_server.py).
 The instance is deploy/dagster.yaml itself (storage from the DAGSTER_PG_* variables, the repository's run limits,
@@ -37,6 +38,7 @@ from roster_pipeline.sandbox.server import DistrictAuth, SandboxServer
 from roster_pipeline.store.lakehouse import connect
 from roster_pipeline_tests.deploy_tests.postgres_server import PostgresServer
 from roster_pipeline_tests.pipeline_fixtures import expected_counts
+from roster_pipeline_tests.s3_server import BUCKET, Bucket
 
 pytestmark = pytest.mark.e2e
 
@@ -120,7 +122,7 @@ def write_registry(path: Path, server: SandboxServer) -> None:
 
 
 def deployment_environment(
-    monkeypatch: pytest.MonkeyPatch, postgres: PostgresServer, home: Path, data: Path
+    monkeypatch: pytest.MonkeyPatch, postgres: PostgresServer, home: Path, data: Path, bucket: Bucket
 ) -> dict[str, str]:
     """The variables deploy/docker-compose.yaml gives Dagster's processes and the user code, set in this process
     (the code server and daemon it starts inherit them, and the analyst reads the same roster)."""
@@ -137,6 +139,8 @@ def deployment_environment(
         "ROSTER_DISTRICTS_FILE": str(data / "districts.yaml"),
         "ROSTER_CATALOG_URL": f"postgres:{postgres.dsn('roster')}",
         "PGPASSWORD": postgres.passwords["roster"],
+        "ROSTER_FILES_URL": f"s3://{BUCKET}/roster/",
+        "ROSTER_LAKE_URL": f"s3://{BUCKET}/lake/",
         "DEPLOY_CLIENT_ID": CLIENT_ID,
         "DEPLOY_CLIENT_SECRET": CLIENT_SECRET,
     }
@@ -186,6 +190,34 @@ def wait_for_runs(instance: dg.DagsterInstance, run_ids: list[str], process: sub
             why = f"exited with {process.returncode}" if process.poll() is not None else f"{RUNS_TIMEOUT_S} s passed"
             pytest.fail(f"runs not finished ({states}): dagster-daemon {why}; its log ends:\n{tail}")
         time.sleep(0.5)
+
+
+# -- the second worker ---------------------------------------------------------------------------------------------
+
+SECOND_WORKER_DISTRICT = "north-usd"
+
+
+def rename_a_student(synthetic: SyntheticDistrict) -> dict:
+    """Change one student at the source (stamped with a newer dateLastModified), for the delta sync to find."""
+    student = next(u for u in synthetic.records("users") if u["role"] == "student" and u["status"] == "active")
+    return synthetic.upsert("users", {**student, "givenName": "Renamed"})
+
+
+def second_worker_sync(instance: dg.DagsterInstance, env: dict[str, str], tmp_path: Path) -> dg.RunRecord:
+    """One district's delta sync through the daemon, its runs in processes whose data folder is new and empty."""
+    data = tmp_path / "data-2"
+    data.mkdir()
+    env = {**env, "ROSTER_DATA_DIR": str(data)}
+    registry = load_registry(Path(env["ROSTER_DISTRICTS_FILE"]))
+    [run_id] = queue_district_syncs(instance, WORKSPACE, registry, [SECOND_WORKER_DISTRICT])
+    log = tmp_path / "daemon-2.log"
+    with daemon(env, log) as process:
+        [record] = wait_for_runs(instance, [run_id], process, log)
+    return record
+
+
+def files_holding(folder: Path, text: str) -> list[Path]:
+    return [path for path in folder.rglob("*") if path.is_file() and text.encode() in path.read_bytes()]
 
 
 # -- the analyst ---------------------------------------------------------------------------------------------------
@@ -241,7 +273,7 @@ class Analyst(threading.Thread):
 
 
 def test_three_districts_sync_at_once_through_the_daemon_on_postgresql(
-    postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    postgres: PostgresServer, bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home, data = tmp_path / "dagster_home", tmp_path / "data"
     data.mkdir()
@@ -256,7 +288,7 @@ def test_three_districts_sync_at_once_through_the_daemon_on_postgresql(
         for d in synthetic.values():
             server.add_district(d, auth=DistrictAuth("oauth2", CLIENT_ID, CLIENT_SECRET))
         write_registry(data / "districts.yaml", server)
-        env = deployment_environment(monkeypatch, postgres, home, data)
+        env = deployment_environment(monkeypatch, postgres, home, data, bucket)
         settings = Settings.from_env(data)
         with dg.DagsterInstance.from_config(str(home)) as instance:
             run_ids = queue_district_syncs(instance, WORKSPACE, load_registry(data / "districts.yaml"), list(DISTRICTS))
@@ -272,6 +304,8 @@ def test_three_districts_sync_at_once_through_the_daemon_on_postgresql(
             finally:
                 analyst.done.set()
                 analyst.join(timeout=30)
+            renamed = rename_a_student(server.district(SECOND_WORKER_DISTRICT))
+            second = second_worker_sync(instance, env, tmp_path)
 
     failed = {r.dagster_run.tags["roster/district"]: r.dagster_run.status.value for r in records}
     assert set(failed.values()) == {"SUCCESS"}, f"runs: {failed}; daemon log in {log}"
@@ -321,7 +355,26 @@ def test_three_districts_sync_at_once_through_the_daemon_on_postgresql(
     ]  # fmt: skip
     assert overlapping, f"no two publishes overlapped: {publishes}"
 
-    # (4) The analyst, reading while the runs ran, never saw half a district.
+    # (4) Nothing but the bucket holds the lake or the roster's files: the data folder had only work databases.
+    assert not (data / "lake").exists() and not (data / "roster").exists()
+    for district_id in DISTRICTS:
+        assert bucket.keys(f"lake/users/district={district_id}/"), district_id
+    assert bucket.parquet_files("roster/")
+    assert files_holding(tmp_path, bucket.secret) == []
+
+    # (5) A worker that shares no folder with the first synced a district on from where the roster was.
+    assert second.dagster_run.status == dg.DagsterRunStatus.SUCCESS, f"daemon log in {tmp_path / 'daemon-2.log'}"
+    with connect(settings) as con:
+        query = "SELECT given_name FROM students WHERE district_id = ? AND sourced_id = ?"
+        assert con.execute(query, [SECOND_WORKER_DISTRICT, renamed["sourcedId"]]).fetchall() == [("Renamed",)]
+        publishes = "SELECT count(*) FROM ops.publishes WHERE district_id = ?"
+        assert con.execute(publishes, [SECOND_WORKER_DISTRICT]).fetchone() == (2,)  # the first worker's kept too
+        applied = "SELECT mode, records FROM ops.applied_batches WHERE district_id = ? AND endpoint = 'users'"
+        modes = sorted(con.execute(applied, [SECOND_WORKER_DISTRICT]).fetchall())
+    assert modes[0][0] == "delta" and modes[0][1] >= 1 and modes[1][0].startswith("full"), modes
+    assert list((tmp_path / "data-2").glob("work/*.duckdb")) and not (tmp_path / "data-2" / "lake").exists()
+
+    # (6) The analyst, reading while the runs ran, never saw half a district.
     assert analyst.error is None, f"the analyst's read failed after the roster existed: {analyst.error!r}"
     in_flight = [o for o in analyst.observations if min(starts) <= o.at <= max(ends)]
     assert len(in_flight) >= 3, (
