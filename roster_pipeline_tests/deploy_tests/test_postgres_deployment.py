@@ -388,7 +388,7 @@ def test_three_districts_sync_at_once_through_the_daemon_on_postgresql(
     published = [sum(seen[2] for seen in o.districts.values()) for o in in_flight]
     assert any(0 < n < len(DISTRICTS) for n in published), f"no read between two districts' commits: {published}"
 
-    # (5) The roster's catalog is in PostgreSQL: a DuckLake snapshot per publish at least, no SQLite catalog.
+    # (7) The roster's catalog is in PostgreSQL: a DuckLake snapshot per publish at least, no SQLite catalog.
     with closing(postgres.connect("roster")) as pg, pg.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM ducklake_snapshot")
         [snapshots] = cursor.fetchone()
