@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from roster_pipeline.config.registry import DistrictConfig
@@ -218,11 +217,12 @@ def _filter_works(
     return works
 
 
-def store_capabilities(lake: Lake, report: CapabilityReport) -> Path:
-    """Keep the report in the district's state folder (a fetch may read it at any moment); return its path."""
+def store_capabilities(lake: Lake, report: CapabilityReport) -> str:
+    """Keep the report in the district's state folder (a fetch may read it at any moment); return where it is (a
+    path, or an `s3://` URL)."""
     stored = lake.state(report.district_id).capabilities
     stored.write(asdict(report), indent=True)
-    return stored.path
+    return stored.location
 
 
 def load_capabilities(lake: Lake, district_id: str) -> CapabilityReport | None:

@@ -215,7 +215,7 @@ def test_a_capability_report_round_trips(lake):
     report = CapabilityReport("oak", "generic", "1.1", "http://x", "2024-05-01T10:00:00Z", "oauth2", True)
     report.endpoints["users"] = EndpointCapability("users", True, True, True, filter_works=False, notes=["n"])
     assert load_capabilities(lake, "oak") is None
-    assert store_capabilities(lake, report) == lake.state("oak").capabilities.path
+    assert store_capabilities(lake, report) == str(lake.state("oak").capabilities.path)
     assert load_capabilities(lake, "oak") == report
 
 

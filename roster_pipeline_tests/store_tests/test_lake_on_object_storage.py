@@ -18,6 +18,7 @@ from obstore.exceptions import BaseError
 
 from roster_pipeline.config.settings import Settings
 from roster_pipeline.oneroster.flatten import flatten_records
+from roster_pipeline.store.guard import clear_after_publish, release_requested, request_release
 from roster_pipeline.store.lake import BATCH_MANIFEST, BATCH_OWNER, Lake, SyncRunRecord
 from roster_pipeline.store.lakehouse import connect
 from roster_pipeline.store.object_storage import ObjectStorageCredentialsMissing
@@ -94,6 +95,10 @@ def test_batches_and_state_live_on_the_bucket_and_nothing_in_the_data_folder(
     assert lake.live_ids("users", DISTRICT) == {"s0", "s1"}
     assert lake.watermark(DISTRICT, "users") == "2024-05-01T08:00:00Z"
     assert [record["run_id"] for _, record in lake.run_records(DISTRICT)] == ["run-1"]
+    request_release(lake, DISTRICT, by="test")
+    assert release_requested(lake, DISTRICT)
+    clear_after_publish(lake, DISTRICT)
+    assert not release_requested(lake, DISTRICT)
     assert f"lake/{batch.prefix}{BATCH_MANIFEST}" in bucket.keys("lake/")
     assert bucket.keys("lake/_incoming/") == []  # staged, then copied into place
     assert not (tmp_path / "a" / "lake").exists()
