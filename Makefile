@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(PY) bench/sync.py
 	$(PY) bench/run_concurrency.py
 	$(PY) bench/large_district.py
+	$(PY) bench/lake_storage.py
 	$(PY) bench/fleet.py --districts 40 --students 1000 --large 0
 
 clean:
