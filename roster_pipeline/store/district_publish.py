@@ -87,8 +87,6 @@ def _roster_identity(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def _published_digests(con: duckdb.DuckDBPyConnection, roster_id: str) -> dict[str, str]:
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}")
-    con.execute(f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.digests (roster VARCHAR, tbl VARCHAR, digest VARCHAR)")
     rows = con.execute(f"SELECT tbl, digest FROM {STATE_SCHEMA}.digests WHERE roster = ?", [roster_id]).fetchall()
     return dict(rows)
 
@@ -96,7 +94,6 @@ def _published_digests(con: duckdb.DuckDBPyConnection, roster_id: str) -> dict[s
 def _remember_digests(con: duckdb.DuckDBPyConnection, roster_id: str, digests: dict[tuple[str, str], str]) -> None:
     """Kept only once the commit succeeded: a publish that died before it leaves the old digests, so the next
     publish sends its tables again."""
-    con.execute(f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.digests (roster VARCHAR, tbl VARCHAR, digest VARCHAR)")
     con.execute(f"DELETE FROM {STATE_SCHEMA}.digests")
     rows = [[roster_id, ".".join(table), digest] for table, digest in digests.items()]
     con.executemany(f"INSERT INTO {STATE_SCHEMA}.digests VALUES (?, ?, ?)", rows)

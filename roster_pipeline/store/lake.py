@@ -172,7 +172,7 @@ class BatchWriter:
         return self.lake.read_batch(final)
 
     def abort(self) -> None:
-        self.lake.remove_prefix(self.staging)
+        self.lake.store.remove_prefix(self.staging)
 
 
 class Lake:
@@ -251,8 +251,7 @@ class Lake:
 
     def scan(self, batch: Batch) -> pl.LazyFrame:
         """The batch's records."""
-        keys = [key for key in self.store.keys(batch.prefix) if _is_part(key, batch.prefix)]
-        return self.store.scan_parquet(keys)
+        return self.store.scan_parquet([batch.prefix + file.rsplit("/", 1)[-1] for file in batch.files])
 
     def live_ids(self, endpoint: str, district_id: str) -> set[str]:
         """The sourcedIds whose newest landed observation is active: what a full sync that does not see them
@@ -282,20 +281,14 @@ class Lake:
             if isinstance(self.store, LakeFolder):
                 doomed = f"{batch.prefix.rsplit('/', 2)[0]}/.pruned-{batch.batch_id}/"
                 self.store.rename_folder(batch.prefix, doomed)
-                self.store.remove_folder(doomed)
+                self.store.remove_prefix(doomed)
             else:
                 note = f"{PRUNING}/{batch.prefix.rstrip('/')}"
                 self.store.write(note, b"")
                 self.store.delete([batch.prefix + BATCH_MANIFEST])
-                self.remove_prefix(batch.prefix)
+                self.store.remove_prefix(batch.prefix)
                 self.store.delete([note])
         return len(batches)
-
-    def remove_prefix(self, prefix: str) -> None:
-        if isinstance(self.store, LakeFolder):
-            self.store.remove_folder(prefix)
-        else:
-            self.store.delete(self.store.keys(prefix))
 
     def clean_abandoned(self) -> list[str]:
         """Delete what killed runs left in the lake: batches half-written by a process that no longer exists, and
@@ -331,13 +324,13 @@ class Lake:
                 continue
             target = record.get("committing_to")
             if isinstance(target, str) and self.store.read(target + BATCH_MANIFEST) is None:
-                self.remove_prefix(target)
+                self.store.remove_prefix(target)
             self.store.delete(keys)
             removed.append(self.store.location(prefix))
         for note in self.store.keys(f"{PRUNING}/"):
             prefix = note[len(PRUNING) + 1 :] + "/"
             self.store.delete([prefix + BATCH_MANIFEST])
-            self.remove_prefix(prefix)
+            self.store.remove_prefix(prefix)
             self.store.delete([note])
             removed.append(self.store.location(prefix))
         return removed

@@ -66,6 +66,10 @@ class LakeStore(ABC):
     def copy(self, source: str, target: str) -> None:
         """Copy one object to another key (within the store)."""
 
+    def remove_prefix(self, prefix: str) -> None:
+        """Remove every object under `prefix` (a folder, ending in `/`)."""
+        self.delete(self.keys(prefix))
+
     def write_parquet(self, key: str, frame: pl.DataFrame) -> int:
         """Write `frame` as a zstd Parquet object with statistics; returns its size in bytes."""
         buffer = io.BytesIO()
@@ -140,7 +144,7 @@ class LakeFolder(LakeStore):
         """Move a folder into place in one step (a reader sees all of it or none)."""
         os.replace(self.path(source), self.path(target))
 
-    def remove_folder(self, prefix: str) -> None:
+    def remove_prefix(self, prefix: str) -> None:
         shutil.rmtree(self.path(prefix), ignore_errors=True)
 
 

@@ -35,6 +35,8 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     blocks, digest = schema_blocks(), schema_digest()
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}")
     con.execute(f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.schema_ddl (digest VARCHAR)")
+    # What the work database last published (district_publish.py), by table.
+    con.execute(f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.digests (roster VARCHAR, tbl VARCHAR, digest VARCHAR)")
     if con.execute(f"SELECT 1 FROM {STATE_SCHEMA}.schema_ddl WHERE digest = ?", [digest]).fetchone():
         return
     for block in blocks:
