@@ -36,7 +36,7 @@ from roster_pipeline.defs.resources import RosterSettings
 from roster_pipeline.defs.roster_assets import ROSTER_POOL
 from roster_pipeline.defs.run_recovery import recover_dead_runs
 from roster_pipeline.defs.run_tags import sync_run_tags
-from roster_pipeline.defs.slot_wait import assign_stranded_waits
+from roster_pipeline.defs.slot_wait import assign_stranded_waits, initialize_pool
 
 LOOKBACK = timedelta(hours=24)
 
@@ -175,6 +175,7 @@ def district_registry_sensor(context: dg.SensorEvaluationContext, settings: Rost
     "so no later sync waits for them; removes the files they left half-written.",
 )
 def abandoned_runs_sensor(context: dg.SensorEvaluationContext, settings: RosterSettings):
+    initialize_pool(context.instance, ROSTER_POOL)  # within a minute of a new deployment, before its first night
     recovered = recover_dead_runs(context.instance, context.log.warning)
     leftovers = settings.lake().clean_abandoned()
     for leftover in leftovers:

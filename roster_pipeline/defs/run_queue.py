@@ -13,7 +13,9 @@ import dagster as dg
 
 from roster_pipeline.config.registry import Registry
 from roster_pipeline.defs.partitions import DISTRICT_PARTITIONS
+from roster_pipeline.defs.roster_assets import ROSTER_POOL
 from roster_pipeline.defs.run_tags import sync_run_tags
+from roster_pipeline.defs.slot_wait import initialize_pool
 
 JOB = "district_sync"
 
@@ -27,6 +29,7 @@ def queue_district_syncs(
     from dagster._core.workspace.load_target import WorkspaceFileTarget
 
     instance.add_dynamic_partitions(DISTRICT_PARTITIONS, district_ids)
+    initialize_pool(instance, ROSTER_POOL)  # before the runs, which would otherwise race to (see initialize_pool)
     target = WorkspaceFileTarget([str(workspace_file)])
     with WorkspaceProcessContext(instance, target, code_server_log_level="warning") as context:
         workspace = context.create_request_context()

@@ -54,6 +54,19 @@ def wait_for_room(
         time.sleep(poll)
 
 
+def initialize_pool(instance: dg.DagsterInstance, pool: str) -> None:
+    """Give ``pool`` the instance's default limit now, as its first step would, if nothing has yet.
+
+    On PostgreSQL, Dagster's initialisation fails one of two steps that do it at the same moment (a unique
+    violation it catches inside a transaction that is then aborted), so the first runs of a new deployment
+    starting together could fail; done once beforehand, no step needs to."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return
+    if pool not in {limit.name for limit in storage.get_pool_limits()}:
+        storage.initialize_concurrency_limit_to_default(pool)
+
+
 def pool_limited(instance: dg.DagsterInstance, pool: str) -> bool:
     """Whether the instance limits ``pool`` (an instance without pool settings never makes a step wait)."""
     storage = instance.event_log_storage

@@ -32,6 +32,7 @@ import yaml
 
 from roster_pipeline.config.registry import load_registry
 from roster_pipeline.config.settings import Settings
+from roster_pipeline.defs.roster_assets import ROSTER_POOL
 from roster_pipeline.defs.run_queue import queue_district_syncs
 from roster_pipeline.sandbox.generator import DistrictSpec, SyntheticDistrict, generate_district
 from roster_pipeline.sandbox.server import DistrictAuth, SandboxServer
@@ -292,6 +293,8 @@ def test_three_districts_sync_at_once_through_the_daemon_on_postgresql(
         settings = Settings.from_env(data)
         with dg.DagsterInstance.from_config(str(home)) as instance:
             run_ids = queue_district_syncs(instance, WORKSPACE, load_registry(data / "districts.yaml"), list(DISTRICTS))
+            # The pool has its limit before any run starts: runs starting together on PostgreSQL must not race for it.
+            assert ROSTER_POOL in {limit.name for limit in instance.event_log_storage.get_pool_limits()}
             assert {r.dagster_run.status for r in instance.get_run_records(dg.RunsFilter(run_ids=run_ids))} == {
                 dg.DagsterRunStatus.QUEUED
             }
