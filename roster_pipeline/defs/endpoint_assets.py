@@ -15,6 +15,7 @@ import dagster as dg
 
 from roster_pipeline.config.registry import DistrictConfig
 from roster_pipeline.defs.asset_keys import fetch_asset_key
+from roster_pipeline.defs.gc_tuning import relaxed_gc
 from roster_pipeline.defs.partitions import district_partitions
 from roster_pipeline.defs.resources import RosterSettings
 from roster_pipeline.defs.run_tags import FULL_SYNC_TAG, is_full_sync
@@ -61,6 +62,11 @@ def oneroster_endpoints(context: dg.AssetExecutionContext, settings: RosterSetti
     Each endpoint is materialised as it lands. One that fails is not materialised and fails the step once the
     others have landed (their batches wait in the lake for the next publish); the error names every failed one.
     """
+    with relaxed_gc():
+        yield from land_endpoints(context, settings)
+
+
+def land_endpoints(context: dg.AssetExecutionContext, settings: RosterSettings) -> Iterator[dg.MaterializeResult]:
     district = settings.registry().district(context.partition_key)
     selected = [spec.name for spec in ENDPOINTS_V1P1 if fetch_asset_key(spec.name) in context.selected_asset_keys]
     budget = endpoint_budget(district)

@@ -1,12 +1,13 @@
 """Roster assets: the DuckDB current-state tables, published per district in one transaction."""
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import dagster as dg
 
 from roster_pipeline.config.registry import DistrictConfig
 from roster_pipeline.defs.asset_checks import DATA_CHECK_SPECS, evaluate_data_checks
 from roster_pipeline.defs.asset_keys import fetch_asset_key, roster_asset_key
+from roster_pipeline.defs.gc_tuning import relaxed_gc
 from roster_pipeline.defs.partitions import district_partitions
 from roster_pipeline.defs.resources import RosterSettings
 from roster_pipeline.store.catalogue import DERIVED_SOURCES, DERIVED_TABLES, ROSTER_TABLES, TABLE_SOURCES
@@ -86,6 +87,13 @@ def roster_tables(context: dg.AssetExecutionContext, settings: RosterSettings):
     All tables of a district change together; a failed run leaves the published roster as it was. Only this asset
     writes the roster. It runs in the `roster_duckdb` pool; districts publish in parallel up to the pool's limit.
     """
+    with relaxed_gc():
+        yield from publish_roster(context, settings)
+
+
+def publish_roster(
+    context: dg.AssetExecutionContext, settings: RosterSettings
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     district_id = context.partition_key
     district = settings.registry().district(district_id)
     guard = GuardPolicy(
