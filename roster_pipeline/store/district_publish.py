@@ -126,9 +126,9 @@ def _commit(
                 f"district '{district_id}': another worker published it (publish {now}) while this one merged "
                 f"from publish {based_on.publish_id}; nothing of this publish was committed"
             )
+        _ensure_tables(con, work, tables)
         for schema, table in tables:
             source, target = f'"{work}".{schema}.{table}', f"{CATALOG}.{schema}.{table}"
-            _ensure_table(con, source, target, schema)
             con.execute(f"DELETE FROM {target} WHERE district_id = ?", [district_id])
             con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {source} WHERE district_id = ?", [district_id])
         _ensure_views(con, work)
@@ -138,13 +138,36 @@ def _commit(
         raise
 
 
-def _ensure_table(con: duckdb.DuckDBPyConnection, source: str, target: str, schema: str) -> None:
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {CATALOG}.{schema}")
-    con.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM {source} WITH NO DATA")
-    have = {row[0] for row in con.execute(f"DESCRIBE {target}").fetchall()}
-    for name, kind, *_ in con.execute(f"DESCRIBE {source}").fetchall():
-        if name not in have:
-            con.execute(f'ALTER TABLE {target} ADD COLUMN "{name}" {kind}')
+def _ensure_tables(con: duckdb.DuckDBPyConnection, work: str, tables: list[tuple[str, str]]) -> None:
+    """Create the tables and columns of `tables` the roster lacks. Both catalogs' columns are read in one query
+    each, so a publish into an up-to-date roster issues no DDL (four statements per table used to cost ~12 ms)."""
+    have = _columns(con, CATALOG)
+    wanted = _columns(con, work)
+    schemas = {schema for schema, _ in have}
+    for schema, table in tables:
+        target = f"{CATALOG}.{schema}.{table}"
+        if (schema, table) not in have:
+            if schema not in schemas:
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {CATALOG}.{schema}")
+                schemas.add(schema)
+            con.execute(f'CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM "{work}".{schema}.{table} WITH NO DATA')
+            continue
+        for name, kind in wanted[(schema, table)].items():
+            if name not in have[(schema, table)]:
+                con.execute(f'ALTER TABLE {target} ADD COLUMN "{name}" {kind}')
+
+
+def _columns(con: duckdb.DuckDBPyConnection, database: str) -> dict[tuple[str, str], dict[str, str]]:
+    """Each table of an attached database, with its columns' names and types in order."""
+    rows = con.execute(
+        "SELECT schema_name, table_name, column_name, data_type FROM duckdb_columns() "
+        "WHERE database_name = ? ORDER BY schema_name, table_name, column_index",
+        [database],
+    ).fetchall()
+    columns: dict[tuple[str, str], dict[str, str]] = {}
+    for schema, table, name, kind in rows:
+        columns.setdefault((schema, table), {})[name] = kind
+    return columns
 
 
 def _ensure_views(con: duckdb.DuckDBPyConnection, work: str) -> None:

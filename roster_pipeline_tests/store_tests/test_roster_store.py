@@ -20,7 +20,7 @@ from roster_pipeline.app.cli import main
 from roster_pipeline.config.settings import Settings
 from roster_pipeline.oneroster.flatten import flatten_records
 from roster_pipeline.store.lake import Lake
-from roster_pipeline.store.lakehouse import connect, maintain
+from roster_pipeline.store.lakehouse import attach_sql, connect, load_extensions, maintain
 from roster_pipeline.store.roster_export import export_roster
 from roster_pipeline.store.warehouse import RosterWarehouse
 
@@ -189,3 +189,27 @@ def test_a_districts_work_database_runs_within_the_configured_memory(tmp_path, m
         limit = con.execute("SELECT current_setting('memory_limit')").fetchone()
     assert limit == ("61.0 MiB",)  # 64 MB as DuckDB shows it
     assert active_users(warehouse.paths) == {"oak": 3}
+
+
+def test_a_publish_adds_the_tables_and_columns_an_older_roster_lacks(warehouse):
+    land_and_publish(warehouse, "d1", students("d1", 5))
+    with duckdb.connect() as con:  # the roster as an older version left it: a column and a table missing
+        load_extensions(con)
+        con.execute(attach_sql(warehouse.paths, read_only=False))
+        con.execute("ALTER TABLE roster.main.users_all DROP COLUMN pronouns")
+        con.execute("DROP TABLE roster.ops.publishes")
+        schema_before = con.execute("SELECT max(schema_version) FROM ducklake_snapshots('roster')").fetchone()
+
+    land_and_publish(warehouse, "d1", [{**record, "pronouns": "they/them"} for record in students("d1", 6)])
+    land_and_publish(warehouse, "d1", students("d1", 7))  # an up-to-date roster: no schema change at all
+
+    with connect(warehouse.paths) as con:
+        pronouns = con.execute("SELECT count(*) FROM users_all WHERE pronouns = 'they/them'").fetchone()
+        publishes = con.execute("SELECT count(*) FROM ops.publishes").fetchone()
+        versions = con.execute(
+            "SELECT DISTINCT schema_version FROM ducklake_snapshots('roster') WHERE schema_version > ?", schema_before
+        ).fetchall()
+    assert pronouns == (0,)  # the column is back, and the newest publish's rows fill it
+    assert publishes == (3,)  # the table is back, with every publish the work database recorded
+    assert len(versions) == 1  # one schema change (the second publish's), none by the third
+    assert active_users(warehouse.paths) == {"d1": 7}
