@@ -144,8 +144,8 @@ def main() -> int:
         f"into a fresh lake; median of {args.repeat} runs each.\nAfter: {budget} endpoints at once (generic "
         f"provider), each paging with up to 4 requests. Python {platform.python_version()}, {os.cpu_count()} "
         f"cores, {platform.machine()}, load average {load} at the end.\n\n"
-        "Both paths make the same requests: 30, of them 7 token requests (each endpoint's fetch makes its own "
-        "client, so its own token, before as after).\n\n"
+        "Before, each endpoint's fetch made its own client and asked for its own token (7 token requests); side by "
+        "side, a run's endpoints share one token.\n\n"
         "| provider answers | records | before: one at a time (s) | after: side by side (s) | before / after |\n"
         "| --- | ---: | ---: | ---: | ---: |\n"
     )

@@ -21,7 +21,7 @@ from roster_pipeline.defs.resources import RosterSettings
 from roster_pipeline.defs.run_tags import FULL_SYNC_TAG, is_full_sync
 from roster_pipeline.ingest.endpoint_fetch import fetch_endpoint
 from roster_pipeline.ingest.fetch_runs import FetchOutcome
-from roster_pipeline.ingest.rest_sources import rest_client_for
+from roster_pipeline.ingest.rest_sources import SharedCredentials
 from roster_pipeline.oneroster import ENDPOINTS_V1P1, EndpointSpec, OneRosterClient
 
 FETCH_STEP = "oneroster_endpoints"
@@ -206,10 +206,11 @@ def fetch_concurrently(
 
 class OpenClients:
     """A `client_factory` for `fetch_endpoint` that keeps the REST clients it made, so that concurrent fetches
-    can be stopped: once closed, a client's next request fails and its fetch discards its partial batch."""
+    can be stopped: once closed, a client's next request fails and its fetch discards its partial batch. By
+    default a district's clients share its credentials, so one token serves all its endpoints."""
 
-    def __init__(self, factory: Callable[[DistrictConfig], OneRosterClient] = rest_client_for) -> None:
-        self._factory = factory
+    def __init__(self, factory: Callable[[DistrictConfig], OneRosterClient] | None = None) -> None:
+        self._factory = factory or SharedCredentials()
         self._lock = threading.Lock()
         self._clients: list[OneRosterClient] = []
         self._closed = False

@@ -3,9 +3,13 @@ provider profile. The only place where registry settings meet the OneRoster libr
 
 from __future__ import annotations
 
+import threading
+
 from roster_pipeline.config.registry import DistrictConfig, RestSource
 from roster_pipeline.oneroster import OAuth1HmacSha256, OAuth2ClientCredentials, OneRosterClient, RetryPolicy
 from roster_pipeline.oneroster.endpoints import scopes_for, version_key
+
+RestAuth = OAuth2ClientCredentials | OAuth1HmacSha256
 
 
 def rest_source_of(district: DistrictConfig) -> RestSource:
@@ -32,28 +36,13 @@ def token_scope(district: DistrictConfig) -> str | None:
     return None
 
 
-def rest_client_for(district: DistrictConfig) -> OneRosterClient:
+def rest_client_for(district: DistrictConfig, auth: RestAuth | None = None) -> OneRosterClient:
     """A client for a REST district, with its registry's read timeout and retry budget; raises
-    MissingSecretError naming an unset credential variable."""
+    MissingSecretError naming an unset credential variable. Clients given the same ``auth`` share its token."""
     source = rest_source_of(district)
-    auth_config = source.auth
-    client_id = district.secret(auth_config.client_id_env)
-    client_secret = district.secret(auth_config.client_secret_env)
-    auth: OAuth2ClientCredentials | OAuth1HmacSha256
-    if auth_config.type == "oauth2":
-        assert auth_config.token_url is not None  # the registry requires it for oauth2
-        auth = OAuth2ClientCredentials(
-            auth_config.token_url,
-            client_id,
-            client_secret,
-            scope=token_scope(district),
-            client_auth_method=auth_config.client_auth_method,
-        )
-    else:
-        auth = OAuth1HmacSha256(client_id, client_secret)
     return OneRosterClient(
         source.base_url,
-        auth,
+        auth or rest_auth_for(district),
         page_size=min(source.page_size, district.provider.page_size_cap),
         max_concurrency=district.provider.max_concurrency,
         timeout=district.network.read_timeout,
@@ -61,3 +50,37 @@ def rest_client_for(district: DistrictConfig) -> OneRosterClient:
         label=f"district '{district.id}'",
         version=version_key(source.version),
     )
+
+
+def rest_auth_for(district: DistrictConfig) -> RestAuth:
+    """The district's credentials as an httpx auth: an OAuth 2.0 token cache, or OAuth 1.0a signing."""
+    auth_config = rest_source_of(district).auth
+    client_id = district.secret(auth_config.client_id_env)
+    client_secret = district.secret(auth_config.client_secret_env)
+    if auth_config.type == "oauth2":
+        assert auth_config.token_url is not None  # the registry requires it for oauth2
+        return OAuth2ClientCredentials(
+            auth_config.token_url,
+            client_id,
+            client_secret,
+            scope=token_scope(district),
+            client_auth_method=auth_config.client_auth_method,
+        )
+    return OAuth1HmacSha256(client_id, client_secret)
+
+
+class SharedCredentials:
+    """A client factory whose clients for one district share one auth, so the endpoints a run fetches side by
+    side ask the provider for one token between them instead of one each (each token request is a round trip
+    to the provider, and counts against its rate limit)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._auths: dict[str, RestAuth] = {}
+
+    def __call__(self, district: DistrictConfig) -> OneRosterClient:
+        with self._lock:
+            if district.id not in self._auths:
+                self._auths[district.id] = rest_auth_for(district)
+            auth = self._auths[district.id]
+        return rest_client_for(district, auth)

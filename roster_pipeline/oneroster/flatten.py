@@ -298,14 +298,76 @@ def flatten_records(
     field — unless ``problems`` is given: then it is described there and left out, and the others land.
     ``first_position`` is the first record's position in the collection, for those messages (``None``: unknown).
     """
-    skipped = frozenset(ignored)
-    columns = BASE_COLUMNS + tuple(column for column in ENDPOINT_COLUMNS[endpoint] if column.key not in skipped)
-    blank = [column for column in ENDPOINT_COLUMNS[endpoint] if column.key in skipped]
-    known = set(COMMON_FIELDS).union(*(column.keys for column in ENDPOINT_COLUMNS[endpoint])) | skipped
-    data: dict[str, list[Any]] = {name: [] for name in lake_schema(endpoint)}
-    pairs = [(column, data[column.name]) for column in columns]
+    rows = records if isinstance(records, list) else list(records)
+    layout = _Layout.of(endpoint, frozenset(ignored))
+    data = _columns_at_once(layout, district_id, rows)
+    if data is None:  # a record could not be read: find it (and any others) one record at a time
+        data = _record_by_record(layout, endpoint, district_id, rows, problems, first_position)
+    return pl.DataFrame([_series(name, data[name], dtype) for name, dtype in layout.schema.items()])
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What flattening an endpoint's records needs, given the fields a provider's profile ignores."""
+
+    schema: dict[str, pl.DataType]
+    columns: tuple[Column, ...]  # converted from the record (the common ones first)
+    blank: tuple[Column, ...]  # ignored: left empty
+    known: frozenset[str]  # fields that do not go to `extra`
+
+    @classmethod
+    def of(cls, endpoint: str, skipped: frozenset[str]) -> _Layout:
+        own = ENDPOINT_COLUMNS[endpoint]
+        known = set(COMMON_FIELDS).union(*(column.keys for column in own)) | skipped
+        return cls(
+            schema=lake_schema(endpoint),
+            columns=BASE_COLUMNS + tuple(column for column in own if column.key not in skipped),
+            blank=tuple(column for column in own if column.key in skipped),
+            known=frozenset(known),
+        )
+
+
+def _columns_at_once(layout: _Layout, district_id: str, rows: list[Mapping[str, Any]]) -> dict[str, list[Any]] | None:
+    """Every column converted in one pass over the records (a comprehension per column, ~2x faster than a
+    loop over records calling each column); None as soon as any record cannot be read."""
+    try:
+        sourced_ids = [_text(row.get("sourcedId")) for row in rows]
+        if None in sourced_ids:
+            return None
+        data: dict[str, list[Any]] = {"district_id": [district_id] * len(rows), "sourced_id": sourced_ids}
+        data["status"] = [_text(row.get("status")) or "active" for row in rows]
+        for column in layout.columns:
+            convert, key = column.convert, column.key
+            if column.aliases:
+                data[column.name] = [column.value(row) for row in rows]
+            elif convert is _text:  # most columns: a non-empty string is kept as it is, without a call
+                data[column.name] = [
+                    v if v.__class__ is str and v else _text(v) for v in [row.get(key) for row in rows]
+                ]
+            else:
+                data[column.name] = [convert(row.get(key)) for row in rows]
+    except (TypeError, ValueError, AttributeError):
+        return None
+    for column in layout.blank:
+        data[column.name] = [column.convert(None)] * len(rows)
+    known = layout.known
+    data["extra"] = [_json({key: value for key, value in row.items() if key not in known}) for row in rows]
+    return data
+
+
+def _record_by_record(
+    layout: _Layout,
+    endpoint: str,
+    district_id: str,
+    rows: list[Mapping[str, Any]],
+    problems: list[RecordProblem] | None,
+    first_position: int | None,
+) -> dict[str, list[Any]]:
+    """The columns of the records that can be read, each unreadable one described in ``problems`` (or raised)."""
+    data: dict[str, list[Any]] = {name: [] for name in layout.schema}
+    pairs = [(column, data[column.name]) for column in layout.columns]
     landed = 0
-    for index, record in enumerate(records):
+    for index, record in enumerate(rows):
         try:
             sourced_id = _text(record.get("sourcedId"))
             if sourced_id is None:
@@ -316,7 +378,7 @@ def flatten_records(
             for _, target in pairs:
                 del target[landed:]  # undo the record's partial row
             position = None if first_position is None else first_position + index
-            blamed = _blame(record, columns, error)
+            blamed = _blame(record, layout.columns, error)
             problem = RecordProblem.of(record, position, str(blamed), getattr(blamed, "field", None))
             if problems is None:
                 raise ValueError(f"endpoint {endpoint}, {problem}") from None
@@ -326,11 +388,10 @@ def flatten_records(
         data["district_id"].append(district_id)
         data["sourced_id"].append(sourced_id)
         data["status"].append(_text(record.get("status")) or "active")
-        for column in blank:
+        for column in layout.blank:
             data[column.name].append(column.convert(None))
-        extra = {key: value for key, value in record.items() if key not in known}
-        data["extra"].append(_json(extra))
-    return pl.DataFrame([_series(name, data[name], dtype) for name, dtype in lake_schema(endpoint).items()])
+        data["extra"].append(_json({key: value for key, value in record.items() if key not in layout.known}))
+    return data
 
 
 def _blame(record: Mapping[str, Any], columns: tuple[Column, ...], error: Exception) -> ValueError:

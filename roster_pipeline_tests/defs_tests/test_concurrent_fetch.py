@@ -88,6 +88,18 @@ def test_a_provider_tolerating_fewer_parallel_requests_gets_fewer_endpoints_at_o
     assert pages.most_at_once == 2
 
 
+def test_the_endpoints_of_a_run_share_one_token(world: PipelineWorld) -> None:
+    serve(world)
+
+    result = world.sync(DISTRICT)
+
+    assert result.success, result.error
+    requests = world.server.request_log(DISTRICT)
+    tokens = [record for record in requests if record.path.endswith("/oauth/token")]
+    fetched = {record.path.rsplit("/", 1)[-1] for record in requests} & set(ENDPOINT_NAMES)
+    assert fetched == set(ENDPOINT_NAMES) and len(tokens) == 1  # it was one per endpoint
+
+
 def test_a_failing_endpoint_fails_the_run_naming_it_while_the_others_land(world: PipelineWorld) -> None:
     serve(world, network={"max_attempts": 1})
     world.server.faults(DISTRICT).fail_endpoint("classes", status=500, after_offset=0)
