@@ -1,6 +1,7 @@
 """Roster assets: the DuckDB current-state tables, published per district in one transaction."""
 
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 
@@ -13,7 +14,7 @@ from roster_pipeline.defs.resources import RosterSettings
 from roster_pipeline.store.catalogue import DERIVED_SOURCES, DERIVED_TABLES, ROSTER_TABLES, TABLE_SOURCES
 from roster_pipeline.store.derived_tables import SchoolSettings
 from roster_pipeline.store.guard import DistrictQuarantined, GuardPolicy, GuardReport
-from roster_pipeline.store.publish_result import EndpointPublish
+from roster_pipeline.store.publish_result import EndpointPublish, PublishResult
 
 ROSTER_POOL = "roster_duckdb"
 
@@ -113,7 +114,17 @@ def publish_roster(
         context.log.info(f"{district_id}: started from the roster's last publish ({result.restored_rows} rows)")
     if applied := applied_summary(result.endpoints):
         context.log.info(f"{district_id}: applied {applied}")  # one line (one stored event) for the step
-    yield guard_result(result.guard, district_id, released=result.released)
+    # The data checks query the district's work database while Dagster stores the materialisations (each event is
+    # a few SQLite writes); DuckDB releases the GIL, so the step ends ~0.2 s sooner.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="roster-checks") as pool:
+        checks = pool.submit(evaluate_data_checks, settings.paths, district_id)
+        yield guard_result(result.guard, district_id, released=result.released)
+        yield from materializations(result)
+        yield from checks.result()
+
+
+def materializations(result: PublishResult) -> Iterator[dg.MaterializeResult]:
+    """One materialisation per roster and derived table, with the district's rows in it."""
     for table in (*ROSTER_TABLES, *DERIVED_TABLES):
         yield dg.MaterializeResult(
             asset_key=roster_asset_key(table),
@@ -124,7 +135,6 @@ def publish_roster(
                 "dagster/row_count": result.row_counts.get(table, 0),
             },
         )
-    yield from evaluate_data_checks(settings.paths, district_id)
 
 
 def applied_summary(endpoints: Mapping[str, EndpointPublish]) -> str:

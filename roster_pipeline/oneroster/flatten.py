@@ -328,8 +328,8 @@ class _Layout:
 
 
 def _columns_at_once(layout: _Layout, district_id: str, rows: list[Mapping[str, Any]]) -> dict[str, list[Any]] | None:
-    """Every column converted in one pass over the records (a comprehension per column, ~2x faster than a
-    loop over records calling each column); None as soon as any record cannot be read."""
+    """Every column converted in one pass over the records (a comprehension per column: a users page in ~70% of the
+    time a loop over records calling each column takes); None as soon as any record cannot be read."""
     try:
         sourced_ids = [_text(row.get("sourcedId")) for row in rows]
         if None in sourced_ids:
