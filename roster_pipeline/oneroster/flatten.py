@@ -335,7 +335,7 @@ def _columns_at_once(layout: _Layout, district_id: str, rows: list[Mapping[str, 
         if None in sourced_ids:
             return None
         data: dict[str, list[Any]] = {"district_id": [district_id] * len(rows), "sourced_id": sourced_ids}
-        data["status"] = [_text(row.get("status")) or "active" for row in rows]
+        data["status"] = [_status(row) for row in rows]
         for column in layout.columns:
             convert, key = column.convert, column.key
             if column.aliases:
@@ -350,8 +350,7 @@ def _columns_at_once(layout: _Layout, district_id: str, rows: list[Mapping[str, 
         return None
     for column in layout.blank:
         data[column.name] = [column.convert(None)] * len(rows)
-    known = layout.known
-    data["extra"] = [_json({key: value for key, value in row.items() if key not in known}) for row in rows]
+    data["extra"] = [_extra(row, layout.known) for row in rows]
     return data
 
 
@@ -387,11 +386,20 @@ def _record_by_record(
         landed += 1
         data["district_id"].append(district_id)
         data["sourced_id"].append(sourced_id)
-        data["status"].append(_text(record.get("status")) or "active")
+        data["status"].append(_status(record))
         for column in layout.blank:
             data[column.name].append(column.convert(None))
-        data["extra"].append(_json({key: value for key, value in record.items() if key not in layout.known}))
+        data["extra"].append(_extra(record, layout.known))
     return data
+
+
+def _status(record: Mapping[str, Any]) -> str:
+    return _text(record.get("status")) or "active"
+
+
+def _extra(record: Mapping[str, Any], known: frozenset[str]) -> str | None:
+    """The record's fields no column holds, kept verbatim as JSON."""
+    return _json({key: value for key, value in record.items() if key not in known})
 
 
 def _blame(record: Mapping[str, Any], columns: tuple[Column, ...], error: Exception) -> ValueError:
