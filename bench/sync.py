@@ -9,7 +9,11 @@ Serves one synthetic district from the sandbox on 127.0.0.1 and measures, side b
                 publish, in-process against a temporary Dagster instance
   delta sync    the same after editing 1% of users: only changed records travel
   no change     delta syncs that find nothing changed (the common night), of this district and of a 1,000-student
-                one: the run's own time as Dagster records it (start to end) and its two steps, median of 3
+                one: the run's own time as Dagster records it (start to end) and its two steps, median of 3; the
+                1,000-student one twice, side by side: on the instance storage of the project's dagster.yaml, and
+                on Dagster's default SQLite storage (its peer)
+
+Every instance is a temporary one with the project's storage unless a row says otherwise.
 
 Prints a table (ratios against "fetch only") and writes it to bench/results/sync.md.
 
@@ -25,6 +29,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -34,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fleet import district_spec
 
 from roster_pipeline.app.sync import sync_district
+from roster_pipeline.config.settings import instance_class
 from roster_pipeline.defs.resources import RosterSettings
 from roster_pipeline.oneroster import ENDPOINTS_V1P1, OAuth2ClientCredentials, OneRosterClient
 from roster_pipeline.sandbox.generator import DistrictSpec, generate_district
@@ -42,6 +49,19 @@ from roster_pipeline.sandbox.server import DistrictAuth, SandboxServer
 RESULTS = Path(__file__).parent / "results" / "sync.md"
 DISTRICT = "bench"
 SECRET = "bench-secret"
+
+
+PROJECT_STORAGE = "the project's dagster.yaml"
+DAGSTER_STORAGE = "Dagster's default SQLite storage"
+
+
+@contextmanager
+def bench_instance(storage: str = PROJECT_STORAGE) -> Iterator[dg.DagsterInstance]:
+    """A temporary Dagster instance with the project's `storage` block (or Dagster's default)."""
+    with tempfile.TemporaryDirectory() as home:
+        overrides = instance_class() if storage == PROJECT_STORAGE else None
+        with dg.instance_for_test(temp_dir=home, overrides=overrides) as instance:
+            yield instance
 
 
 def timed(action):  # type: ignore[no-untyped-def]
@@ -106,10 +126,10 @@ def no_change_deltas(instance: dg.DagsterInstance, settings: RosterSettings, rep
     return [statistics.median(column) for column in zip(*figures, strict=True)]
 
 
-def small_district_no_change() -> tuple[int, list[float]]:
+def small_district_no_change(storage: str) -> tuple[int, list[float]]:
     """Users of a 1,000-student district, and its no-change delta figures (after its first, full sync)."""
     district = generate_district(district_spec(DISTRICT, 1000, seed=2))  # shaped as the fleet bench's districts
-    with SandboxServer() as server, tempfile.TemporaryDirectory() as tmp, dg.instance_for_test() as instance:
+    with SandboxServer() as server, tempfile.TemporaryDirectory() as tmp, bench_instance(storage) as instance:
         server.add_district(district, auth=DistrictAuth("oauth2", "bench-id", SECRET))
         settings = write_registry(Path(tmp), server)
         full = sync_district(DISTRICT, instance=instance, settings=settings, log_level="ERROR", say=lambda _: None)
@@ -125,7 +145,7 @@ def main() -> int:
     district, generate_s = timed(lambda: generate_district(DistrictSpec.for_users(DISTRICT, args.users, seed=1)))
     total_records = sum(district.size(name) for name in district.counts())
     rows = []
-    with SandboxServer() as server, tempfile.TemporaryDirectory() as tmp, dg.instance_for_test() as instance:
+    with SandboxServer() as server, tempfile.TemporaryDirectory() as tmp, bench_instance() as instance:
         server.add_district(district, auth=DistrictAuth("oauth2", "bench-id", SECRET))
         settings = write_registry(Path(tmp), server)
         fetched, fetch_s = timed(lambda: fetch_only(server))
@@ -154,22 +174,26 @@ def main() -> int:
         f"| {name} | {records:,} | {seconds:.2f} | {records / seconds:,.0f} | {seconds / fetch_s:.2f} |"
         for name, records, seconds in rows
     ]
-    small_users, small = small_district_no_change()
-    table = header + "\n".join(lines) + "\n" + no_change_table([(args.users, unchanged), (small_users, small)])
+    small = [(storage, *small_district_no_change(storage)) for storage in (PROJECT_STORAGE, DAGSTER_STORAGE)]
+    rows_unchanged = [(PROJECT_STORAGE, args.users, unchanged), *small]
+    table = header + "\n".join(lines) + "\n" + no_change_table(rows_unchanged)
     print(table)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(table, encoding="utf-8")
     return 0
 
 
-def no_change_table(rows: list[tuple[int, list[float]]]) -> str:
+def no_change_table(rows: list[tuple[str, int, list[float]]]) -> str:
     lines = [
         "\n## Delta syncs that find nothing changed\n",
         "The run's own seconds as Dagster records them (start to end) and its two steps; median of 3.\n",
-        "| district | run s | fetch step s | roster step s |",
-        "| --- | ---: | ---: | ---: |",
+        "| district | Dagster instance storage | run s | fetch step s | roster step s |",
+        "| --- | --- | ---: | ---: | ---: |",
     ]
-    lines += [f"| {users:,} users | {run:.2f} | {fetch:.2f} | {roster:.2f} |" for users, (run, fetch, roster) in rows]
+    lines += [
+        f"| {users:,} users | {storage} | {run:.2f} | {fetch:.2f} | {roster:.2f} |"
+        for storage, users, (run, fetch, roster) in rows
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -12,6 +12,7 @@ import dagster as dg
 import pytest
 from dagster._core.storage.defs_state.base import set_defs_state_storage
 
+from roster_pipeline.config.settings import instance_class
 from roster_pipeline.sandbox.faults import Faults
 from roster_pipeline.sandbox.generator import DistrictSpec, SyntheticDistrict, generate_district
 from roster_pipeline.sandbox.server import DistrictAuth, SandboxServer
@@ -119,8 +120,9 @@ def served_district(
 
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PipelineWorld]:
-    """A pipeline world for end-to-end syncs: a sandbox server, an empty data folder and a Dagster instance."""
-    with SandboxServer() as server, dg.instance_for_test() as instance:
+    """A pipeline world for end-to-end syncs: a sandbox server, an empty data folder and a Dagster instance with
+    the project's instance storage."""
+    with SandboxServer() as server, dg.instance_for_test(overrides=instance_class()) as instance:
         data_dir = tmp_path / "data"
         data_dir.mkdir()
         yield PipelineWorld(server, data_dir, instance, monkeypatch, [])

@@ -18,6 +18,9 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 # The repository's dagster.yaml: the roster_duckdb pool (one DuckDB writer) and the per-provider run limit.
 PROJECT_DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
@@ -134,6 +137,17 @@ def registry_path() -> Path:
     return Settings.from_env().districts_file
 
 
+def project_dagster_yaml() -> Path:
+    """The repository's dagster.yaml, or the copy packaged beside this module."""
+    return PROJECT_DAGSTER_YAML if PROJECT_DAGSTER_YAML.exists() else Path(__file__).with_name("dagster.yaml")
+
+
+def instance_class() -> dict[str, Any]:
+    """The `instance_class` of the project's dagster.yaml, for a temporary instance such as tests and benchmarks
+    make (`dg.instance_for_test(overrides=instance_class())`)."""
+    return {"instance_class": yaml.safe_load(project_dagster_yaml().read_text(encoding="utf-8"))["instance_class"]}
+
+
 def ensure_dagster_home(settings: Settings | None = None) -> Path:
     """DAGSTER_HOME (default `<data>/dagster_home`), created with the project's dagster.yaml if it has none.
 
@@ -143,7 +157,6 @@ def ensure_dagster_home(settings: Settings | None = None) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        source = PROJECT_DAGSTER_YAML if PROJECT_DAGSTER_YAML.exists() else Path(__file__).with_name("dagster.yaml")
-        shutil.copyfile(source, config)
+        shutil.copyfile(project_dagster_yaml(), config)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
