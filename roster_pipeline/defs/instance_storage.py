@@ -89,43 +89,37 @@ def _pooled_engine(conn_string: str) -> Engine:
     )
 
 
-@contextmanager
-def _transaction(engine: Engine) -> Iterator[Connection]:
-    with engine.connect() as conn, conn.begin():
-        yield conn
+class _OneFileKeptOpen:
+    """`connect()` through a kept engine, for Dagster's storages of one SQLite file (`_conn_string`): runs and
+    schedules. Listed before the storage class it changes."""
 
+    _conn_string: str
 
-class PooledSqliteRunStorage(SqliteRunStorage):
     def __init__(self, conn_string: str, inst_data: ConfigurableClassData | None = None) -> None:
-        super().__init__(conn_string, inst_data)
+        super().__init__(conn_string, inst_data)  # type: ignore[call-arg]
         self._engines = Engines(keep=1)
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        with _transaction(self._engines.get(self._conn_string)) as conn:
+        with self._engines.get(self._conn_string).connect() as conn, conn.begin():
             yield conn
 
     def dispose(self) -> None:
-        super().dispose()
+        super().dispose()  # type: ignore[misc]
         self._engines.dispose()
 
 
-class PooledSqliteScheduleStorage(SqliteScheduleStorage):
-    def __init__(self, conn_string: str, inst_data: ConfigurableClassData | None = None) -> None:
-        super().__init__(conn_string, inst_data)
-        self._engines = Engines(keep=1)
+class PooledSqliteRunStorage(_OneFileKeptOpen, SqliteRunStorage):
+    """Dagster's SQLite run storage (`history/runs.db`) with its connection kept open."""
 
-    @contextmanager
-    def connect(self) -> Iterator[Connection]:
-        with _transaction(self._engines.get(self._conn_string)) as conn:
-            yield conn
 
-    def dispose(self) -> None:
-        super().dispose()
-        self._engines.dispose()
+class PooledSqliteScheduleStorage(_OneFileKeptOpen, SqliteScheduleStorage):
+    """Dagster's SQLite schedule storage (`schedules/schedules.db`) with its connection kept open."""
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
+    """Dagster's SQLite event log (a file per run and `index.db`) with the recent files' connections kept open."""
+
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
         self._engines = Engines()
         self._tables_found: set[str] = set()
@@ -174,15 +168,9 @@ def _total_changes(conn: Connection) -> int:
 
 
 class PooledSqliteStorage(DagsterSqliteStorage):
-    """`storage: sqlite` with each database's connection kept open (see the module's docstring). In dagster.yaml:
-
-    storage:
-      custom:
-        module: roster_pipeline.defs.instance_storage
-        class: PooledSqliteStorage
-        config:
-          base_dir: {env: DAGSTER_HOME}
-    """
+    """`storage: sqlite` with each database's connection kept open (see the module's docstring). `RosterInstance`
+    makes it the default storage; named alone it needs its folder (`storage: custom: {module: ..., class:
+    PooledSqliteStorage, config: {base_dir: ...}}`)."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
         self.base_dir = base_dir
