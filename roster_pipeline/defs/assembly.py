@@ -21,6 +21,7 @@ from roster_pipeline.defs.endpoint_assets import oneroster_endpoints
 from roster_pipeline.defs.resources import RosterSettings
 from roster_pipeline.defs.roster_assets import roster_tables
 from roster_pipeline.defs.roster_maintenance import (
+    roster_compaction_sensor,
     roster_maintenance_job,
     roster_maintenance_schedule,
     roster_store_maintenance,
@@ -40,6 +41,6 @@ defs = dg.Definitions(
     asset_checks=[districts_fresh],
     jobs=[district_sync_job, freshness_check_job, roster_maintenance_job],
     schedules=[nightly_delta_sync, weekly_full_reconciliation, freshness_check_schedule, roster_maintenance_schedule],
-    sensors=[district_registry_sensor, abandoned_runs_sensor, district_alerts_sensor],
+    sensors=[district_registry_sensor, abandoned_runs_sensor, district_alerts_sensor, roster_compaction_sensor],
     resources={"settings": RosterSettings()},
 )

@@ -252,25 +252,42 @@ SNAPSHOT_RETENTION_DAYS = 30
 FILE_GRACE_HOURS = 24
 
 
-def maintain(settings: Settings) -> dict[str, int]:
+def maintain(settings: Settings, *, compact_only: bool = False) -> dict[str, int]:
     """Compact the roster after many small district commits and reclaim space: merge adjacent small files,
     rewrite files most of whose rows were deleted, expire snapshots past the retention, and delete files no
-    snapshot needs (including orphans of publishes killed mid-commit). Returns what each step did."""
+    snapshot needs (including orphans of publishes killed mid-commit). Returns what each step did.
+
+    Files are merged and rewritten one table at a time, each table its own short transaction retried on conflict,
+    so that compaction commits beside districts that keep publishing (one transaction for the whole roster merged
+    for minutes and lost every commit to them). With `compact_only`, only merges: the other steps failed beside
+    publishing districts (a file scheduled for deletion was gone). DuckDB works within the work databases' memory
+    limit."""
     keep_files = f"older_than => now() - INTERVAL {FILE_GRACE_HOURS} HOURS"
     keep_snapshots = f"older_than => now() - INTERVAL {SNAPSHOT_RETENTION_DAYS} DAYS"
-    steps = {
-        "merged_files": f"CALL ducklake_merge_adjacent_files('{CATALOG}')",
-        "rewritten_files": f"CALL ducklake_rewrite_data_files('{CATALOG}')",
-        "expired_snapshots": f"CALL ducklake_expire_snapshots('{CATALOG}', {keep_snapshots})",
-        "deleted_old_files": f"CALL ducklake_cleanup_old_files('{CATALOG}', {keep_files})",
-        "deleted_orphans": f"CALL ducklake_delete_orphaned_files('{CATALOG}', {keep_files})",
-    }
-    done: dict[str, int] = {}
+    done: dict[str, int] = {"merged_files": 0, "rewritten_files": 0}
     with open_duckdb() as con:
+        con.execute("SET memory_limit = ?", [settings.work_memory_limit])
         attach(con, settings, read_only=False)
+        calls = (("merged_files", "merge_adjacent_files"), ("rewritten_files", "rewrite_data_files"))
+        for schema, table in _roster_tables(con):
+            on = f"'{CATALOG}', '{table}', schema => '{schema}'"
+            for name, call in calls[:1] if compact_only else calls:
+                done[name] += retry_conflicts(partial(_rows_returned, con, f"CALL ducklake_{call}({on})"))
+        if compact_only:
+            return done
+        steps = {
+            "expired_snapshots": f"CALL ducklake_expire_snapshots('{CATALOG}', {keep_snapshots})",
+            "deleted_old_files": f"CALL ducklake_cleanup_old_files('{CATALOG}', {keep_files})",
+            "deleted_orphans": f"CALL ducklake_delete_orphaned_files('{CATALOG}', {keep_files})",
+        }
         for name, statement in steps.items():
             done[name] = retry_conflicts(partial(_rows_returned, con, statement))
     return done
+
+
+def _roster_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    query = "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? ORDER BY ALL"
+    return [(schema, table) for schema, table in con.execute(query, [CATALOG]).fetchall()]
 
 
 def _rows_returned(con: duckdb.DuckDBPyConnection, statement: str) -> int:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
+from roster_pipeline.defs import roster_maintenance
 from roster_pipeline.defs.assembly import defs
-from roster_pipeline.defs.roster_maintenance import roster_store_maintenance
+from roster_pipeline.defs.roster_maintenance import roster_compaction_sensor, roster_store_maintenance
 from roster_pipeline_tests.defs_tests.test_pipeline import small
 
 
@@ -26,3 +27,39 @@ def test_maintenance_is_scheduled_daily_and_not_part_of_a_district_sync():
     assert schedule.cron_schedule == "30 5 * * *"
     sync_keys = defs.resolve_job_def("district_sync").asset_layer.selected_asset_keys
     assert dg.AssetKey(["roster_store", "maintenance"]) not in sync_keys
+
+
+def test_the_roster_is_compacted_again_after_enough_publishes(world, monkeypatch):
+    monkeypatch.setattr(roster_maintenance, "COMPACT_AFTER_PUBLISHES", 2)
+    world.add_rest_district(small("oak"), "oauth2")
+
+    def evaluate() -> dg.RunRequest | dg.SkipReason:
+        return roster_compaction_sensor(dg.build_sensor_context(instance=world.instance))
+
+    assert world.sync("oak").success
+    assert isinstance(evaluate(), dg.SkipReason)  # one publish since the roster was (never) compacted
+    assert world.sync("oak").success
+    first = evaluate()
+    assert isinstance(first, dg.RunRequest) and first.job_name in (None, "roster_maintenance")
+    assert evaluate().run_key == first.run_key  # asked again while queued: the same key, so Dagster skips it
+
+    result = dg.materialize(
+        [roster_store_maintenance],
+        resources={"settings": world.settings},
+        instance=world.instance,
+        run_config=first.run_config,  # compaction only, beside the night's publishes
+    )
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node("roster_store__maintenance")
+    assert "merged_files" in materialization.metadata
+    assert "expired_snapshots" not in materialization.metadata  # that waits for the 05:30 run
+    assert isinstance(evaluate(), dg.SkipReason)  # compacted: the count starts again
+    assert world.sync("oak").success and world.sync("oak").success
+    second = evaluate()
+    assert isinstance(second, dg.RunRequest) and second.run_key != first.run_key
+
+
+def test_the_compaction_sensor_runs_by_default():
+    sensor = defs.get_sensor_def("roster_compaction_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.job_name == "roster_maintenance"
