@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import duckdb
 
 from roster_pipeline.config.settings import Settings
-from roster_pipeline.store.lakehouse import CATALOG, attach, retry_conflicts
+from roster_pipeline.store.lakehouse import CATALOG, attach, database_tables, retry_conflicts
 from roster_pipeline.store.ops_log import latest_publish
 from roster_pipeline.store.roster_schema import STATE_SCHEMA, VIEW_FILES
 from roster_pipeline.store.sql_files import sql_blocks, statements
@@ -104,12 +104,6 @@ def current_database(con: duckdb.DuckDBPyConnection) -> str:
     row = con.execute("SELECT current_database()").fetchone()
     assert row is not None
     return str(row[0])
-
-
-def database_tables(con: duckdb.DuckDBPyConnection, database: str) -> list[tuple[str, str]]:
-    """The (schema, table) pairs of an attached database."""
-    query = "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? ORDER BY ALL"
-    return [(schema, table) for schema, table in con.execute(query, [database]).fetchall()]
 
 
 def _commit(

@@ -264,14 +264,16 @@ def maintain(settings: Settings, *, compact_only: bool = False) -> dict[str, int
     limit."""
     keep_files = f"older_than => now() - INTERVAL {FILE_GRACE_HOURS} HOURS"
     keep_snapshots = f"older_than => now() - INTERVAL {SNAPSHOT_RETENTION_DAYS} DAYS"
-    done: dict[str, int] = {"merged_files": 0, "rewritten_files": 0}
+    compactions = {"merged_files": "merge_adjacent_files", "rewritten_files": "rewrite_data_files"}
+    if compact_only:
+        compactions = {"merged_files": "merge_adjacent_files"}
+    done = dict.fromkeys(compactions, 0)
     with open_duckdb() as con:
         con.execute("SET memory_limit = ?", [settings.work_memory_limit])
         attach(con, settings, read_only=False)
-        calls = (("merged_files", "merge_adjacent_files"), ("rewritten_files", "rewrite_data_files"))
-        for schema, table in _roster_tables(con):
+        for schema, table in database_tables(con, CATALOG):
             on = f"'{CATALOG}', '{table}', schema => '{schema}'"
-            for name, call in calls[:1] if compact_only else calls:
+            for name, call in compactions.items():
                 done[name] += retry_conflicts(partial(_rows_returned, con, f"CALL ducklake_{call}({on})"))
         if compact_only:
             return done
@@ -285,9 +287,10 @@ def maintain(settings: Settings, *, compact_only: bool = False) -> dict[str, int
     return done
 
 
-def _roster_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+def database_tables(con: duckdb.DuckDBPyConnection, database: str) -> list[tuple[str, str]]:
+    """The (schema, table) pairs of an attached database (the roster is `CATALOG`)."""
     query = "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? ORDER BY ALL"
-    return [(schema, table) for schema, table in con.execute(query, [CATALOG]).fetchall()]
+    return [(schema, table) for schema, table in con.execute(query, [database]).fetchall()]
 
 
 def _rows_returned(con: duckdb.DuckDBPyConnection, statement: str) -> int:

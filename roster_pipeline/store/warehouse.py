@@ -26,7 +26,6 @@ from roster_pipeline.store.derived_tables import SchoolSettings, rebuild_derived
 from roster_pipeline.store.district_publish import (
     PublishedElsewhere,
     current_database,
-    database_tables,
     publish_district_rows,
 )
 from roster_pipeline.store.guard import (
@@ -39,7 +38,7 @@ from roster_pipeline.store.guard import (
 )
 from roster_pipeline.store.lake import Lake
 from roster_pipeline.store.lake_store import LakeBucket
-from roster_pipeline.store.lakehouse import load_extensions, open_duckdb, quoted_path
+from roster_pipeline.store.lakehouse import database_tables, load_extensions, open_duckdb, quoted_path
 from roster_pipeline.store.merge import apply_batches, superseded_batches
 from roster_pipeline.store.object_storage import create_files_secret
 from roster_pipeline.store.ops_log import mirror_ops, record_publish

@@ -16,8 +16,8 @@ from __future__ import annotations
 import duckdb
 
 from roster_pipeline.config.settings import Settings
-from roster_pipeline.store.district_publish import Baseline, current_database, database_tables, note_as_published
-from roster_pipeline.store.lakehouse import CATALOG, attach
+from roster_pipeline.store.district_publish import Baseline, current_database, note_as_published
+from roster_pipeline.store.lakehouse import CATALOG, attach, database_tables
 from roster_pipeline.store.ops_log import latest_publish
 from roster_pipeline.store.roster_schema import STATE_SCHEMA
 
