@@ -9,7 +9,7 @@ across the internet answers, and measures side by side in one run:
             the raw-download floor)
   sync      roster_pipeline.app.sync.sync_district, the first (full) sync of the district in-process in a child
             process against a temporary Dagster instance: fetch all endpoints, land Parquet, merge, publish;
-            the run's own seconds and the child's peak resident memory
+            the run's own seconds (Dagster's start to end), the whole call's, and the child's peak resident memory
 
 Each figure is the median of `--repeat` runs (a fresh data folder each time). Prints a table and writes it to
 bench/results/large_district.md.
@@ -88,23 +88,29 @@ def sync_child(folder: str, base_url: str, token_url: str, out: Any) -> None:
     os.environ["DAGSTER_HOME"] = str(Path(folder) / "dagster_home")
     settings = write_registry(Path(folder), base_url, token_url)
     os.environ.update(ROSTER_DATA_DIR=folder, ROSTER_DISTRICTS_FILE=str(Path(folder) / "districts.yaml"))
+    from dagster import DagsterInstance
+
     from roster_pipeline.app.sync import sync_district
     from roster_pipeline.config.settings import ensure_dagster_home
 
     ensure_dagster_home()
     result = sync_district(DISTRICT, settings=settings, say=lambda _: None, log_level="WARNING")
-    out.put((result.success, result.seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    stats = DagsterInstance.get().get_run_stats(result.run_id)
+    assert stats.start_time is not None and stats.end_time is not None
+    run_s = stats.end_time - stats.start_time
+    out.put((result.success, result.seconds, run_s, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
 
 
-def sync(base_url: str, token_url: str, tmp: Path) -> tuple[float, float]:
+def sync(base_url: str, token_url: str, tmp: Path) -> tuple[float, float, float]:
+    """The sync call's seconds, the run's own seconds, and the child's peak RSS in MB."""
     out: Any = Queue()
     child = Process(target=sync_child, args=(tempfile.mkdtemp(dir=tmp), base_url, token_url, out))
     child.start()
-    success, seconds, peak_mb = out.get(timeout=900)
+    success, seconds, run_s, peak_mb = out.get(timeout=900)
     child.join()
     if not success:
         raise RuntimeError("the bench district's sync failed")
-    return seconds, peak_mb
+    return seconds, run_s, peak_mb
 
 
 def main() -> int:
@@ -118,26 +124,28 @@ def main() -> int:
     stop = Event()
     server = Process(target=serve, args=(args.students, args.latency, ready, stop))
     server.start()
-    floors, syncs, peaks = [], [], []
+    floors, syncs, runs, peaks = [], [], [], []
     try:
         base_url, token_url, sizes = ready.get(timeout=900)
         with tempfile.TemporaryDirectory() as tmp:
             for _ in range(args.repeat):
                 seconds, records = floor(base_url, token_url, sizes)
                 floors.append(seconds)
-                seconds, peak = sync(base_url, token_url, Path(tmp))
+                seconds, run_s, peak = sync(base_url, token_url, Path(tmp))
                 syncs.append(seconds)
+                runs.append(run_s)
                 peaks.append(peak)
     finally:
         stop.set()
         server.join()
-    table = render(args, records, statistics.median(floors), statistics.median(syncs), max(peaks))
+    medians = statistics.median(floors), statistics.median(syncs), statistics.median(runs)
+    table = render(args, records, *medians, max(peaks))
     print(table)
     RESULTS.write_text(table, encoding="utf-8")
     return 0
 
 
-def render(args: argparse.Namespace, records: int, floor_s: float, sync_s: float, peak_mb: float) -> str:
+def render(args: argparse.Namespace, records: int, floor_s: float, sync_s: float, run_s: float, peak_mb: float) -> str:
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     return (
         "# One large district against its raw-download floor\n\n"
@@ -147,8 +155,12 @@ def render(args: argparse.Namespace, records: int, floor_s: float, sync_s: float
         "at the end.\n\n"
         "| path | seconds | ratio vs floor | peak RSS MB |\n| --- | ---: | ---: | ---: |\n"
         f"| floor: raw httpx, {IN_FLIGHT} requests in flight | {floor_s:.2f} | 1.00 | |\n"
-        f"| full sync (fetch, Parquet, merge, publish, checks) | {sync_s:.2f} | {sync_s / floor_s:.2f} | "
+        f"| full sync: the run (fetch, Parquet, merge, publish, checks) | {run_s:.2f} | {run_s / floor_s:.2f} | "
         f"{peak_mb:,.0f} |\n"
+        f"| full sync: the whole call (also opening the instance, recovery, the run's set-up) | {sync_s:.2f} | "
+        f"{sync_s / floor_s:.2f} | |\n\n"
+        "The run is what Dagster records from its start to its end (as bench/sync.py reports); the whole call is "
+        "`sync_district` in a fresh process, so it also pays for loading Dagster's storage (~0.5 s of imports).\n"
     )
 
 

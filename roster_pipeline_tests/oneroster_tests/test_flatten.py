@@ -115,11 +115,17 @@ ODD_BUT_READABLE = {
         "grades": "09, 10",  # a comma-separated string where the spec says array
         "orgs": {"sourcedId": "org-1"},  # one reference where a list is expected
         "agents": ["g-1", "g-2"],  # references as plain ids
+        "primaryOrg": {"sourcedId": 42},  # a numeric id is kept as its text
         "preferredGivenName": "Al",  # the 1.2 CSV binding's name for preferredFirstName
         "metadata": {"ext:bus": 7},
         "favouriteColour": "teal",
     },
     "enrollments": {"sourcedId": "odd-e", "user": "u-1", "class": {"sourcedId": "c-1"}, "primary": 1},
+    "orgs": {
+        "sourcedId": "odd-o",
+        "parent": {"sourcedId": ""},
+        "children": [{"sourcedId": 3}, "o-2", {"sourcedId": ""}],
+    },
     "classes": {"sourcedId": "odd-c", "periods": ["1", None, ""], "terms": [], "status": None},
 }
 
