@@ -41,7 +41,17 @@ def roster_store_maintenance(config: MaintenanceConfig, settings: RosterSettings
     return dg.MaterializeResult(metadata={name: dg.MetadataValue.int(count) for name, count in done.items()})
 
 
-roster_maintenance_job = dg.define_asset_job("roster_maintenance", selection=[roster_store_maintenance])
+# One step: run in the run's own process (the default executor would start a second one, ~200 MB, for it).
+roster_maintenance_job = dg.define_asset_job(
+    "roster_maintenance", selection=[roster_store_maintenance], executor_def=dg.in_process_executor
+)
+IN_FLIGHT = [
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
 # After the nightly deltas (02:00) and the weekly full reconciliation (03:00 on Sundays) have published.
 roster_maintenance_schedule = dg.ScheduleDefinition(
     name="roster_maintenance_daily",
@@ -56,23 +66,37 @@ roster_maintenance_schedule = dg.ScheduleDefinition(
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=f"Compacts the roster during a long night: requests a `roster_maintenance` run once "
-    f"{COMPACT_AFTER_PUBLISHES} district publishes have landed since the roster was last compacted.",
+    f"{COMPACT_AFTER_PUBLISHES} district publishes have landed since the roster was last compacted (or a compaction "
+    "last failed), unless one is already queued or running.",
 )
 def roster_compaction_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    compactions = context.instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=MAINTENANCE_KEY), limit=1)
-    last = compactions.records[0] if compactions.records else None
-    since = last.timestamp if last else 0.0
-    publishes = context.instance.fetch_materializations(
+    instance = context.instance
+    if instance.get_run_records(dg.RunsFilter(job_name=roster_maintenance_job.name, statuses=IN_FLIGHT), limit=1):
+        return dg.SkipReason("a roster_maintenance run is already queued or running")
+    since = _last_attempt(instance)
+    publishes = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=roster_asset_key("students"), after_timestamp=since),
         limit=COMPACT_AFTER_PUBLISHES,
     ).records
     if len(publishes) < COMPACT_AFTER_PUBLISHES:
         return dg.SkipReason(
-            f"{len(publishes)} district publish(es) since the roster was last compacted; "
+            f"{len(publishes)} district publish(es) since the roster was last compacted (or a compaction failed); "
             f"it is compacted after {COMPACT_AFTER_PUBLISHES}"
         )
-    # One request per compaction: the key names the compaction it follows, so a run still queued is not asked again.
+    # The key names the newest publish counted: asked again before the run exists, it is the same request.
     return dg.RunRequest(
-        run_key=f"compact-after-{last.storage_id if last else 0}",
+        run_key=f"compact-after-publish-{max(record.storage_id for record in publishes)}",
         run_config=dg.RunConfig(ops={roster_store_maintenance.op.name: MaintenanceConfig(compact_only=True)}),
     )
+
+
+def _last_attempt(instance: dg.DagsterInstance) -> float:
+    """When the roster was last compacted, or a compaction last failed (it is tried again only after as many more
+    publishes, not every minute): the later of the two, as a timestamp."""
+    compactions = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=MAINTENANCE_KEY), limit=1).records
+    compacted = compactions[0].timestamp if compactions else 0.0
+    failures = instance.get_run_records(
+        dg.RunsFilter(job_name=roster_maintenance_job.name, statuses=[dg.DagsterRunStatus.FAILURE]), limit=1
+    )
+    failed = (failures[0].end_time or failures[0].update_timestamp.timestamp()) if failures else 0.0
+    return max(compacted, failed)

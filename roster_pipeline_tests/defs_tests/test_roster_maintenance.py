@@ -59,6 +59,36 @@ def test_the_roster_is_compacted_again_after_enough_publishes(world, monkeypatch
     assert isinstance(second, dg.RunRequest) and second.run_key != first.run_key
 
 
+def test_no_compaction_is_asked_for_while_one_is_queued_and_a_failed_one_waits_for_as_many_publishes(
+    world, monkeypatch
+):
+    monkeypatch.setattr(roster_maintenance, "COMPACT_AFTER_PUBLISHES", 2)
+    world.add_rest_district(small("oak"), "oauth2")
+
+    def evaluate() -> dg.RunRequest | dg.SkipReason:
+        return roster_compaction_sensor(dg.build_sensor_context(instance=world.instance))
+
+    assert world.sync("oak").success and world.sync("oak").success
+    request = evaluate()
+    assert isinstance(request, dg.RunRequest)
+    queued = world.instance.create_run_for_job(
+        defs.resolve_job_def("roster_maintenance"), run_config=request.run_config
+    )
+    skipped = evaluate()
+    assert isinstance(skipped, dg.SkipReason) and "already queued or running" in (skipped.skip_message or "")
+
+    world.instance.report_run_failed(queued)  # the compaction failed: it is not asked for again every minute
+    assert isinstance(evaluate(), dg.SkipReason)
+    assert world.sync("oak").success and world.sync("oak").success  # ... but after as many more publishes
+    retry = evaluate()
+    assert isinstance(retry, dg.RunRequest) and retry.run_key != request.run_key
+
+
+def test_a_compaction_runs_in_its_runs_own_process():
+    # A one-step job: the default (multiprocess) executor would start a second process for its step.
+    assert defs.resolve_job_def("roster_maintenance").executor_def.name == dg.in_process_executor.name
+
+
 def test_the_compaction_sensor_runs_by_default():
     sensor = defs.get_sensor_def("roster_compaction_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
