@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -152,8 +153,7 @@ class RosterWarehouse:
     def _evaluate_guard(
         self, con: duckdb.DuckDBPyConnection, district_id: str, result: PublishResult, policy: GuardPolicy
     ) -> GuardReport:
-        row = con.execute(GUARD_SQL["evaluate"], {"district": district_id}).fetchone()
-        assert row is not None
+        row = [_count(con, statement, {"district": district_id}) for statement in statements(GUARD_SQL["evaluate"])]
         students_before, students_removed, links_before, links_removed, users, users_changed, enrolled, changed = row
         report = GuardReport(
             students_before=students_before,
@@ -238,3 +238,9 @@ def migrate_from_legacy(con: duckdb.DuckDBPyConnection, legacy: Path, district_i
     finally:
         con.execute("DETACH legacy")
     return copied
+
+
+def _count(con: duckdb.DuckDBPyConnection, statement: str, params: dict[str, Any]) -> int:
+    """The single count a statement selects."""
+    row = con.execute(statement, used_params(statement, params)).fetchone()
+    return int(row[0]) if row else 0

@@ -18,23 +18,25 @@ CREATE OR REPLACE TEMP TABLE guard_enrollments AS
           FROM enrollments_all WHERE district_id = $district AND NOT is_deleted) e;
 
 -- name: evaluate
-SELECT
-    (SELECT count(*) FROM guard_students),
-    (SELECT count(*) FROM guard_students b
-     WHERE NOT EXISTS (SELECT 1 FROM students s WHERE s.district_id = $district AND s.sourced_id = b.sourced_id)),
-    (SELECT count(*) FROM guard_links),
-    (SELECT count(*) FROM guard_links b
-     WHERE NOT EXISTS (SELECT 1 FROM guardian_student_links l
-                       WHERE l.district_id = $district
-                         AND l.student_sourced_id = b.student_sourced_id
-                         AND l.guardian_sourced_id = b.guardian_sourced_id)),
-    (SELECT count(*) FROM guard_users),
-    (SELECT count(*) FROM guard_users b
-     WHERE NOT EXISTS (SELECT 1 FROM (SELECT * EXCLUDE (batch_id, snapshot_at, tombstoned_at, date_last_modified)
-                                      FROM users_all WHERE district_id = $district AND NOT is_deleted) u
-                       WHERE u.sourced_id = b.sourced_id AND hash(u) = b.fingerprint)),
-    (SELECT count(*) FROM guard_enrollments),
-    (SELECT count(*) FROM guard_enrollments b
-     WHERE NOT EXISTS (SELECT 1 FROM (SELECT * EXCLUDE (batch_id, snapshot_at, tombstoned_at, date_last_modified)
-                                      FROM enrollments_all WHERE district_id = $district AND NOT is_deleted) e
-                       WHERE e.sourced_id = b.sourced_id AND hash(e) = b.fingerprint));
+-- One count per statement: DuckDB plans the subqueries of one statement side by side, and their eight hash tables
+-- at once outgrew a small district's work memory limit (96 MB); one at a time they need a fraction of it.
+SELECT count(*) FROM guard_students;
+SELECT count(*) FROM guard_students b
+WHERE NOT EXISTS (SELECT 1 FROM students s WHERE s.district_id = $district AND s.sourced_id = b.sourced_id);
+SELECT count(*) FROM guard_links;
+SELECT count(*) FROM guard_links b
+WHERE NOT EXISTS (SELECT 1 FROM guardian_student_links l
+                  WHERE l.district_id = $district
+                    AND l.student_sourced_id = b.student_sourced_id
+                    AND l.guardian_sourced_id = b.guardian_sourced_id);
+SELECT count(*) FROM guard_users;
+SELECT count(*) FROM guard_users b
+WHERE NOT EXISTS (SELECT 1 FROM (SELECT * EXCLUDE (batch_id, snapshot_at, tombstoned_at, date_last_modified)
+                                 FROM users_all WHERE district_id = $district AND NOT is_deleted) u
+                  WHERE u.sourced_id = b.sourced_id AND hash(u) = b.fingerprint);
+SELECT count(*) FROM guard_enrollments;
+SELECT count(*) FROM guard_enrollments b
+WHERE NOT EXISTS (SELECT 1 FROM (SELECT * EXCLUDE (batch_id, snapshot_at, tombstoned_at, date_last_modified)
+                                 FROM enrollments_all WHERE district_id = $district AND NOT is_deleted) e
+                  WHERE e.sourced_id = b.sourced_id AND hash(e) = b.fingerprint);
+
