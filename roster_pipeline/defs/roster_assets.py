@@ -112,6 +112,11 @@ def publish_roster(
         raise dg.Failure(description=str(quarantined), metadata=quarantined.report.metadata()) from None
     if result.restored_rows:
         context.log.info(f"{district_id}: started from the roster's last publish ({result.restored_rows} rows)")
+    if result.memory_limit_raised_to:
+        context.log.warning(
+            f"{district_id}: the merge outgrew ROSTER_WORK_MEMORY_LIMIT={settings.paths.work_memory_limit} and ran "
+            f"again under {result.memory_limit_raised_to}; raise the limit if this district does it every night"
+        )
     if applied := applied_summary(result.endpoints):
         context.log.info(f"{district_id}: applied {applied}")  # one line (one stored event) for the step
     # The data checks query the district's work database while Dagster stores the materialisations (each event is

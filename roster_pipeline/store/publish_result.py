@@ -33,6 +33,8 @@ class PublishResult:
     applied: list[Batch] = field(default_factory=list)  # the batches this publish applied (or a quarantine refused)
     # Rows the work database took from the roster first (another worker had published the district, work_cache.py).
     restored_rows: int = 0
+    # The work memory limit the merge ran under when the configured one was not enough (warehouse.py), else "".
+    memory_limit_raised_to: str = ""
 
     @property
     def batches(self) -> int:

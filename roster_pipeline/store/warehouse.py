@@ -13,15 +13,16 @@ and derived tables, ops_log.py records what was applied, roster_schema.py create
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
-from roster_pipeline.config.settings import Settings
+from roster_pipeline.config.settings import Settings, scaled_size
 from roster_pipeline.store.catalogue import DERIVED_TABLES, ROSTER_TABLES
 from roster_pipeline.store.derived_tables import SchoolSettings, rebuild_derived, rebuild_links
 from roster_pipeline.store.district_publish import (
@@ -52,13 +53,35 @@ GUARD_SQL = load_sql("guard")
 # How many times a publish starts again when another worker published the district while it merged.
 PUBLISH_ATTEMPTS = 3
 
-
+T = TypeVar("T")
 # Compression the work databases do without (see RosterWarehouse._work_connection).
 WORK_UNUSED_COMPRESSION = "fsst"
 # DuckDB threads for one district's merge and publish. One was faster than two on a 2-core host (a 20,000-student
 # district: 2.34 s against 2.64 s, each statement too small to gain from a second thread) and held ~40 MB less at its
 # peak; a host with more cores publishes several districts side by side instead (the `roster_duckdb` pool).
 WORK_THREADS = 1
+# A district whose merge outgrows the work memory limit is merged again under this many times the limit.
+MEMORY_RETRY_FACTOR = 4
+
+
+class MemoryLimit:
+    """The work connection's DuckDB memory limit, raised once when a step outgrows it.
+
+    The merge and the publish each roll back when DuckDB runs out of memory, so such a step is run again under
+    MEMORY_RETRY_FACTOR times the limit (``raised`` names it), and the rest of the publish keeps that limit."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, limit: str) -> None:
+        self.con, self.limit, self.raised = con, limit, ""
+
+    def enough(self, step: Callable[[], T]) -> T:
+        try:
+            return step()
+        except duckdb.OutOfMemoryException:
+            if self.raised:
+                raise
+            self.raised = scaled_size(self.limit, MEMORY_RETRY_FACTOR)
+            self.con.execute("SET memory_limit = ?", [self.raised])
+            return step()
 
 
 class RosterWarehouse:
@@ -99,16 +122,19 @@ class RosterWarehouse:
     ) -> PublishResult:
         """Merge and publish; where the work database is a cache, from the roster's newest publish of the district,
         starting again (a bounded number of times) when another worker publishes it meanwhile."""
+        memory = MemoryLimit(con, self.paths.work_memory_limit)
         if not self.work_is_a_cache:
-            result = self._merge(con, district_id, schools, guard)
-            publish_district_rows(con, self.paths, district_id)
+            result = memory.enough(lambda: self._merge(con, district_id, schools, guard))
+            memory.enough(lambda: publish_district_rows(con, self.paths, district_id))
+            result.memory_limit_raised_to = memory.raised
             return result
         for attempt in range(1, PUBLISH_ATTEMPTS + 1):
             baseline, restored = bring_up_to_date(con, self.paths, district_id)
-            result = self._merge(con, district_id, schools, guard)
+            result = memory.enough(lambda: self._merge(con, district_id, schools, guard))
             result.restored_rows = restored
             try:
-                publish_district_rows(con, self.paths, district_id, based_on=baseline)
+                memory.enough(partial(publish_district_rows, con, self.paths, district_id, based_on=baseline))
+                result.memory_limit_raised_to = memory.raised
                 return result
             except PublishedElsewhere:
                 if attempt == PUBLISH_ATTEMPTS:

@@ -191,6 +191,36 @@ def test_a_districts_work_database_runs_within_the_configured_memory(tmp_path, m
     assert active_users(warehouse.paths) == {"oak": 3}
 
 
+def test_a_district_that_outgrows_the_work_memory_limit_is_merged_again_under_four_times_as_much(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROSTER_WORK_MEMORY_LIMIT", "16MB")  # 3,000 students need more (32 MB is enough)
+    warehouse = RosterWarehouse(tmp_path, Lake(tmp_path / "lake"))
+    records = [{**record, "email": f"{record['sourcedId']}@mail.example.com"} for record in students("oak", 3000)]
+    writer = warehouse.lake.new_batch("users", "oak")
+    writer.append(flatten_records("users", "oak", records))
+    writer.commit("full", None, T0.isoformat().replace("+00:00", "Z"))
+
+    result = warehouse.publish_district("oak")
+
+    assert result.memory_limit_raised_to == "64MB"
+    assert active_users(warehouse.paths) == {"oak": 3000}
+    assert result.row_counts["students"] == 3000 and result.batches == 1  # the first attempt left nothing applied
+    monkeypatch.setenv("ROSTER_WORK_MEMORY_LIMIT", "128MB")
+    roomier = RosterWarehouse(tmp_path, Lake(tmp_path / "lake"))
+    land_and_publish(roomier, "elm", students("elm", 3))
+    assert roomier.publish_district("elm").memory_limit_raised_to == ""  # within the limit: no second attempt
+
+
+def test_a_district_too_large_even_for_the_raised_limit_fails_and_publishes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROSTER_WORK_MEMORY_LIMIT", "2MB")
+    warehouse = RosterWarehouse(tmp_path, Lake(tmp_path / "lake"))
+    with pytest.raises(duckdb.OutOfMemoryException):
+        land_and_publish(warehouse, "oak", students("oak", 3000))
+    monkeypatch.setenv("ROSTER_WORK_MEMORY_LIMIT", "128MB")
+    retried = RosterWarehouse(tmp_path, Lake(tmp_path / "lake"))
+    assert retried.publish_district("oak").batches == 1  # the batch waited in the lake
+    assert active_users(retried.paths) == {"oak": 3000}
+
+
 def test_a_districts_work_database_skips_fsst_and_merges_on_one_thread(warehouse):
     # Choosing FSST for every string column was ~40% of a large district's commit; one DuckDB thread merged faster
     # than two on a 2-core host, with a lower peak (warehouse.py).
