@@ -20,14 +20,14 @@ import os
 import random
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
 import duckdb
 
-from roster_pipeline.config.settings import Settings
+from roster_pipeline.config.settings import Settings, scaled_size
 from roster_pipeline.store.object_storage import create_files_secret, on_object_storage
 
 CATALOG = "roster"
@@ -252,6 +252,11 @@ SNAPSHOT_RETENTION_DAYS = 30
 FILE_GRACE_HOURS = 24
 
 
+# One maintenance run compacts a table of every district at once, so it gets more memory than one district's merge
+# (twice the work limit: 256 MB by default, what it had before the work limit came down to 128 MB).
+MAINTENANCE_MEMORY_FACTOR = 2
+
+
 def maintain(settings: Settings, *, compact_only: bool = False) -> dict[str, int]:
     """Compact the roster after many small district commits and reclaim space: merge adjacent small files,
     rewrite files most of whose rows were deleted, expire snapshots past the retention, and delete files no
@@ -260,17 +265,16 @@ def maintain(settings: Settings, *, compact_only: bool = False) -> dict[str, int
     Files are merged and rewritten one table at a time, each table its own short transaction retried on conflict,
     so that compaction commits beside districts that keep publishing (one transaction for the whole roster merged
     for minutes and lost every commit to them). With `compact_only`, only merges: the other steps failed beside
-    publishing districts (a file scheduled for deletion was gone). DuckDB works within the work databases' memory
-    limit."""
+    publishing districts (a file scheduled for deletion was gone). DuckDB works within MAINTENANCE_MEMORY_FACTOR
+    times the work databases' memory limit, spilling into the work folder (an in-memory connection's default is
+    `.tmp` in the current directory)."""
     keep_files = f"older_than => now() - INTERVAL {FILE_GRACE_HOURS} HOURS"
     keep_snapshots = f"older_than => now() - INTERVAL {SNAPSHOT_RETENTION_DAYS} DAYS"
     compactions = {"merged_files": "merge_adjacent_files", "rewritten_files": "rewrite_data_files"}
     if compact_only:
         compactions = {"merged_files": "merge_adjacent_files"}
     done = dict.fromkeys(compactions, 0)
-    with open_duckdb() as con:
-        con.execute("SET memory_limit = ?", [settings.work_memory_limit])
-        attach(con, settings, read_only=False)
+    with maintenance_connection(settings) as con:
         for schema, table in database_tables(con, CATALOG):
             on = f"'{CATALOG}', '{table}', schema => '{schema}'"
             for name, call in compactions.items():
@@ -285,6 +289,17 @@ def maintain(settings: Settings, *, compact_only: bool = False) -> dict[str, int
         for name, statement in steps.items():
             done[name] = retry_conflicts(partial(_rows_returned, con, statement))
     return done
+
+
+@contextlib.contextmanager
+def maintenance_connection(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection with the roster attached for writing, within the maintenance memory limit, spilling into the
+    work folder."""
+    with open_duckdb() as con:
+        con.execute("SET memory_limit = ?", [scaled_size(settings.work_memory_limit, MAINTENANCE_MEMORY_FACTOR)])
+        con.execute("SET temp_directory = ?", [str(settings.work_dir / "maintenance.tmp")])
+        attach(con, settings, read_only=False)
+        yield con
 
 
 def database_tables(con: duckdb.DuckDBPyConnection, database: str) -> list[tuple[str, str]]:

@@ -20,7 +20,7 @@ from roster_pipeline.app.cli import main
 from roster_pipeline.config.settings import Settings
 from roster_pipeline.oneroster.flatten import flatten_records
 from roster_pipeline.store.lake import Lake
-from roster_pipeline.store.lakehouse import attach_sql, connect, load_extensions, maintain
+from roster_pipeline.store.lakehouse import attach_sql, connect, load_extensions, maintain, maintenance_connection
 from roster_pipeline.store.roster_export import export_roster
 from roster_pipeline.store.warehouse import RosterWarehouse
 
@@ -174,6 +174,18 @@ def test_maintenance_compacts_a_nights_small_commits_without_changing_what_analy
     assert done["merged_files"] >= 1, done
     assert data_files(warehouse.paths, "users_all") < files_before
     assert active_users(warehouse.paths) == {"d1": 302, "d2": 300}
+
+
+def test_maintenance_has_twice_a_districts_memory_and_spills_into_the_work_folder(warehouse, monkeypatch):
+    # An in-memory DuckDB spills into `.tmp` in the current directory unless told otherwise: a compaction run
+    # under a memory limit left 52 MB there (the repository's root, in a bench).
+    land_and_publish(warehouse, "d1", students("d1", 3))
+    with maintenance_connection(warehouse.paths) as con:
+        limit, spill = con.execute(
+            "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+        ).fetchone()
+    assert limit == "244.1 MiB"  # 256 MB, twice the work limit of 128 MB, as DuckDB shows it
+    assert Path(spill) == warehouse.paths.work_dir / "maintenance.tmp"
 
 
 def data_files(paths: Settings, table: str) -> int:
