@@ -112,6 +112,11 @@ def publish_roster(
         raise dg.Failure(description=str(quarantined), metadata=quarantined.report.metadata()) from None
     if result.restored_rows:
         context.log.info(f"{district_id}: started from the roster's last publish ({result.restored_rows} rows)")
+    if result.leftover_spill_removed:
+        context.log.info(
+            f"{district_id}: removed {result.leftover_spill_removed / 1e6:.1f} MB of spill files a killed merge left "
+            "beside the work database"
+        )
     if result.memory_limit_raised_to:
         context.log.warning(
             f"{district_id}: the merge outgrew ROSTER_WORK_MEMORY_LIMIT={settings.paths.work_memory_limit} and ran "

@@ -274,7 +274,9 @@ def maintain(settings: Settings, *, compact_only: bool = False) -> dict[str, int
     if compact_only:
         compactions = {"merged_files": "merge_adjacent_files"}
     done = dict.fromkeys(compactions, 0)
-    with maintenance_connection(settings) as con:
+    with maintenance_connection(settings) as (con, leftover_spill):
+        if leftover_spill:
+            done["removed_leftover_spill_bytes"] = leftover_spill
         for schema, table in database_tables(con, CATALOG):
             on = f"'{CATALOG}', '{table}', schema => '{schema}'"
             for name, call in compactions.items():
@@ -292,14 +294,31 @@ def maintain(settings: Settings, *, compact_only: bool = False) -> dict[str, int
 
 
 @contextlib.contextmanager
-def maintenance_connection(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+def maintenance_connection(settings: Settings) -> Iterator[tuple[duckdb.DuckDBPyConnection, int]]:
     """A connection with the roster attached for writing, within the maintenance memory limit, spilling into the
-    work folder."""
-    with open_duckdb() as con:
-        con.execute("SET memory_limit = ?", [scaled_size(settings.work_memory_limit, MAINTENANCE_MEMORY_FACTOR)])
-        con.execute("SET temp_directory = ?", [str(settings.work_dir / "maintenance.tmp")])
-        attach(con, settings, read_only=False)
-        yield con
+    work folder, and the bytes of spill files a killed maintenance had left there, removed first. One maintenance
+    at a time (a lock the kernel releases if its holder is killed)."""
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    spill = settings.work_dir / "maintenance.tmp"
+    with open(settings.work_dir / "maintenance.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        removed = remove_spill_files(spill)
+        with open_duckdb() as con:
+            con.execute("SET memory_limit = ?", [scaled_size(settings.work_memory_limit, MAINTENANCE_MEMORY_FACTOR)])
+            con.execute("SET temp_directory = ?", [str(spill)])
+            attach(con, settings, read_only=False)
+            yield con, removed
+
+
+def remove_spill_files(folder: Path) -> int:
+    """Remove the DuckDB spill files in ``folder`` and return their bytes. DuckDB deletes its spill files when it
+    closes, but not those of a process killed mid-query, not even when the database is opened again; call this only
+    where no live process can be using the folder."""
+    removed = 0
+    for leftover in folder.glob("duckdb_temp_storage*.tmp"):
+        removed += leftover.stat().st_size
+        leftover.unlink()
+    return removed
 
 
 def database_tables(con: duckdb.DuckDBPyConnection, database: str) -> list[tuple[str, str]]:

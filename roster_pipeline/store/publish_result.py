@@ -35,6 +35,8 @@ class PublishResult:
     restored_rows: int = 0
     # The work memory limit the merge ran under when the configured one was not enough (warehouse.py), else "".
     memory_limit_raised_to: str = ""
+    # Bytes of spill files a killed merge had left beside the work database, removed before this one.
+    leftover_spill_removed: int = 0
 
     @property
     def batches(self) -> int:

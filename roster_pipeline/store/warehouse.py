@@ -40,7 +40,13 @@ from roster_pipeline.store.guard import (
 )
 from roster_pipeline.store.lake import Lake
 from roster_pipeline.store.lake_store import LakeBucket
-from roster_pipeline.store.lakehouse import database_tables, load_extensions, open_duckdb, quoted_path
+from roster_pipeline.store.lakehouse import (
+    database_tables,
+    load_extensions,
+    open_duckdb,
+    quoted_path,
+    remove_spill_files,
+)
 from roster_pipeline.store.merge import apply_batches, superseded_batches
 from roster_pipeline.store.object_storage import create_files_secret
 from roster_pipeline.store.ops_log import mirror_ops, record_publish
@@ -103,8 +109,14 @@ class RosterWarehouse:
         guard = guard or GuardPolicy()
         if release_requested(self.lake, district_id):
             guard = replace(guard, released=True)
-        with self.publish_lock(district_id), self._work_connection(district_id) as con:
-            result = self._merge_and_publish(con, district_id, schools, guard)
+        with self.publish_lock(district_id):
+            # DuckDB spills a merge beyond its memory limit into `<work database>.tmp/`; under this lock no other
+            # process has the work database open, so what is there was left by a killed merge.
+            work = self.work_path(district_id)
+            spilled = remove_spill_files(work.with_name(work.name + ".tmp"))
+            with self._work_connection(district_id) as con:
+                result = self._merge_and_publish(con, district_id, schools, guard)
+            result.leftover_spill_removed = spilled
             # Only after the publish, and under the district's lock so no other publish of it is listing the lake:
             # drop what the newest applied full batch supersedes, so the lake does not grow forever.
             result.pruned = self.lake.prune(result.superseded)

@@ -176,11 +176,22 @@ def test_maintenance_compacts_a_nights_small_commits_without_changing_what_analy
     assert active_users(warehouse.paths) == {"d1": 302, "d2": 300}
 
 
+def test_spill_files_a_killed_maintenance_left_are_removed_and_reported_by_the_next(warehouse):
+    land_and_publish(warehouse, "oak", students("oak", 3))
+    spill = warehouse.paths.work_dir / "maintenance.tmp"
+    spill_and_get_killed(":memory:", str(spill))
+    left = spill_bytes(spill)
+    assert left > 0
+    done = maintain(warehouse.paths, compact_only=True)
+    assert done["removed_leftover_spill_bytes"] == left and spill_bytes(spill) == 0
+    assert "removed_leftover_spill_bytes" not in maintain(warehouse.paths, compact_only=True)  # quiet when clean
+
+
 def test_maintenance_has_twice_a_districts_memory_and_spills_into_the_work_folder(warehouse, monkeypatch):
     # An in-memory DuckDB spills into `.tmp` in the current directory unless told otherwise: a compaction run
     # under a memory limit left 52 MB there (the repository's root, in a bench).
     land_and_publish(warehouse, "d1", students("d1", 3))
-    with maintenance_connection(warehouse.paths) as con:
+    with maintenance_connection(warehouse.paths) as (con, _):
         limit, spill = con.execute(
             "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
         ).fetchone()
@@ -231,6 +242,47 @@ def test_a_district_too_large_even_for_the_raised_limit_fails_and_publishes_noth
     retried = RosterWarehouse(tmp_path, Lake(tmp_path / "lake"))
     assert retried.publish_district("oak").batches == 1  # the batch waited in the lake
     assert active_users(retried.paths) == {"oak": 3000}
+
+
+SPILLING_MERGE = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+con.execute("SET memory_limit = '24MB'; SET threads = 1")
+if len(sys.argv) > 2:
+    con.execute("SET temp_directory = ?", [sys.argv[2]])
+con.execute("SELECT * FROM range(400000) r(i) ORDER BY md5(i::VARCHAR) || md5((i + 1)::VARCHAR)").fetchone()
+print("spilled", flush=True)
+time.sleep(60)
+"""
+
+
+def spill_and_get_killed(*args: str) -> None:
+    """Run a DuckDB query that spills, in a process killed while it holds its spill files."""
+    killed = subprocess.Popen([sys.executable, "-c", SPILLING_MERGE, *args], stdout=subprocess.PIPE, text=True)
+    try:
+        assert killed.stdout is not None and killed.stdout.readline().strip() == "spilled"
+    finally:
+        killed.kill()
+        killed.wait()
+
+
+def spill_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.glob("duckdb_temp_storage*.tmp"))
+
+
+def test_spill_files_a_killed_merge_left_are_removed_by_the_next_publish(warehouse):
+    land_and_publish(warehouse, "oak", students("oak", 3))
+    work = warehouse.work_path("oak")
+    spill_and_get_killed(str(work))
+    spill = work.with_name(work.name + ".tmp")
+    left = spill_bytes(spill)
+    assert left > 0  # DuckDB removes them on close, not after a kill
+
+    result = warehouse.publish_district("oak")
+
+    assert result.leftover_spill_removed == left
+    assert not list(spill.glob("duckdb_temp_storage*.tmp"))
+    assert active_users(warehouse.paths) == {"oak": 3}
 
 
 def test_a_districts_work_database_skips_fsst_and_merges_on_one_thread(warehouse):
