@@ -73,7 +73,8 @@ MEMORY_RETRY_FACTOR = 4
 class MemoryLimit:
     """The work connection's DuckDB memory limit, raised once when a step outgrows it.
 
-    The merge and the publish each roll back when DuckDB runs out of memory, so such a step is run again under
+    Restoring from the roster, the merge and the publish each roll back when DuckDB runs out of memory, so such a
+    step is run again under
     MEMORY_RETRY_FACTOR times the limit (``raised`` names it), and the rest of the publish keeps that limit."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, limit: str) -> None:
@@ -141,7 +142,7 @@ class RosterWarehouse:
             result.memory_limit_raised_to = memory.raised
             return result
         for attempt in range(1, PUBLISH_ATTEMPTS + 1):
-            baseline, restored = bring_up_to_date(con, self.paths, district_id)
+            baseline, restored = memory.enough(partial(bring_up_to_date, con, self.paths, district_id))
             result = memory.enough(lambda: self._merge(con, district_id, schools, guard))
             result.restored_rows = restored
             try:

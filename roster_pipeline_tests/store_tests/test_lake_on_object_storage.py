@@ -178,6 +178,27 @@ def test_a_second_worker_continues_a_district_from_the_roster_and_keeps_its_hist
     assert publishes(first.paths) == 3
 
 
+def test_a_worker_restoring_a_district_too_large_for_its_memory_limit_does_so_under_four_times_as_much(
+    lake_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = worker(tmp_path, "a")
+    land(
+        first.lake,
+        "full",
+        [{**user(n % 60), "sourcedId": f"s{n}", "email": f"s{n}@mail.example.com"} for n in range(3000)],
+    )
+    first.publish_district(DISTRICT)
+    monkeypatch.setenv("ROSTER_WORK_MEMORY_LIMIT", "24MB")  # too little to copy 3,000 students from the roster
+    second = worker(tmp_path, "b")
+    land(second.lake, "delta", [user(1, "Bob", at=11)], at=12)
+
+    result = second.publish_district(DISTRICT)
+
+    assert result.memory_limit_raised_to == "96MB"  # (an upload to the bucket alone takes a 76.5 MiB buffer)
+    assert result.restored_rows > 0 and result.batches == 1
+    assert students(second.paths) == {"s1": "Bob"} and len(student_ids(second.paths)) == 3000
+
+
 def test_a_district_published_by_another_worker_during_the_merge_is_merged_again(
     lake_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
