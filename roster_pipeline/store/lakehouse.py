@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -255,6 +255,8 @@ FILE_GRACE_HOURS = 24
 # One maintenance run compacts a table of every district at once, so it gets more memory than one district's merge
 # (twice the work limit: 256 MB by default, what it had before the work limit came down to 128 MB).
 MAINTENANCE_MEMORY_FACTOR = 2
+# How long a maintenance run waits for another to finish (a compaction takes seconds to a minute or two).
+MAINTENANCE_LOCK_WAIT_S = 1800.0
 
 
 def maintain(settings: Settings, *, compact_only: bool = False) -> dict[str, int]:
@@ -297,17 +299,32 @@ def maintain(settings: Settings, *, compact_only: bool = False) -> dict[str, int
 def maintenance_connection(settings: Settings) -> Iterator[tuple[duckdb.DuckDBPyConnection, int]]:
     """A connection with the roster attached for writing, within the maintenance memory limit, spilling into the
     work folder, and the bytes of spill files a killed maintenance had left there, removed first. One maintenance
-    at a time (a lock the kernel releases if its holder is killed)."""
+    at a time: a lock the kernel releases if its holder is killed, and a live holder is waited for at most
+    MAINTENANCE_LOCK_WAIT_S."""
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     spill = settings.work_dir / "maintenance.tmp"
     with open(settings.work_dir / "maintenance.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        _wait_for_lock(lock, MAINTENANCE_LOCK_WAIT_S, "another roster maintenance is still running")
         removed = remove_spill_files(spill)
         with open_duckdb() as con:
             con.execute("SET memory_limit = ?", [scaled_size(settings.work_memory_limit, MAINTENANCE_MEMORY_FACTOR)])
             con.execute("SET temp_directory = ?", [str(spill)])
             attach(con, settings, read_only=False)
             yield con, removed
+
+
+def _wait_for_lock(handle: Any, timeout_s: float, held: str) -> None:
+    """Take an exclusive lock on the open file, waiting at most ``timeout_s``: a live holder that never finishes
+    must not keep the next run waiting forever (a killed one's lock is released by the kernel)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{held} after {timeout_s:.0f} s of waiting ({handle.name}); giving up") from None
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
 
 def remove_spill_files(folder: Path) -> int:

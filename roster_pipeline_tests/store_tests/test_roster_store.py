@@ -5,6 +5,7 @@ Real files throughout: a SQLite catalog, Parquet data files, DuckDB work databas
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from roster_pipeline import connect as connect_roster
 from roster_pipeline.app.cli import main
 from roster_pipeline.config.settings import Settings
 from roster_pipeline.oneroster.flatten import flatten_records
+from roster_pipeline.store import lakehouse
 from roster_pipeline.store.lake import Lake
 from roster_pipeline.store.lakehouse import attach_sql, connect, load_extensions, maintain, maintenance_connection
 from roster_pipeline.store.roster_export import export_roster
@@ -185,6 +187,16 @@ def test_spill_files_a_killed_maintenance_left_are_removed_and_reported_by_the_n
     done = maintain(warehouse.paths, compact_only=True)
     assert done["removed_leftover_spill_bytes"] == left and spill_bytes(spill) == 0
     assert "removed_leftover_spill_bytes" not in maintain(warehouse.paths, compact_only=True)  # quiet when clean
+
+
+def test_a_maintenance_waits_for_a_running_one_but_not_forever(warehouse, monkeypatch):
+    land_and_publish(warehouse, "oak", students("oak", 3))
+    monkeypatch.setattr(lakehouse, "MAINTENANCE_LOCK_WAIT_S", 0.5)
+    with open(warehouse.paths.work_dir / "maintenance.lock", "w") as running:  # another maintenance holds it
+        fcntl.flock(running, fcntl.LOCK_EX)
+        with pytest.raises(TimeoutError, match="another roster maintenance is still running after 0 s"):
+            maintain(warehouse.paths, compact_only=True)
+    assert "merged_files" in maintain(warehouse.paths, compact_only=True)  # released: the next one runs
 
 
 def test_maintenance_has_twice_a_districts_memory_and_spills_into_the_work_folder(warehouse, monkeypatch):
