@@ -174,9 +174,18 @@ def red_checks(ui: DagsterUI) -> list[str]:
 
 
 def freshness(ui: DagsterUI) -> dict:
-    (students,) = [n for n in ui.graphql(ASSET_CHECKS)["assetNodes"] if n["assetKey"]["path"] == ["roster", "students"]]
-    (check,) = [c for c in students["assetChecksOrError"]["checks"] if c["name"] == "districts_fresh"]
-    return check["executionForLatestMaterialization"]["evaluation"]
+    """The districts_fresh check's evaluation for the latest materialisation. Once (in a CI run under load) the UI
+    answered with no evaluation yet right after the run's SUCCESS, so it is asked again for a few seconds."""
+    deadline = time.monotonic() + 20
+    while True:
+        nodes = ui.graphql(ASSET_CHECKS)["assetNodes"]
+        (students,) = [n for n in nodes if n["assetKey"]["path"] == ["roster", "students"]]
+        (check,) = [c for c in students["assetChecksOrError"]["checks"] if c["name"] == "districts_fresh"]
+        evaluation = (check["executionForLatestMaterialization"] or {}).get("evaluation")
+        if evaluation is not None or time.monotonic() > deadline:
+            assert evaluation is not None, f"no districts_fresh evaluation for the latest materialisation: {check}"
+            return evaluation
+        time.sleep(0.5)
 
 
 def sync(ui: DagsterUI, district_id: str) -> None:
