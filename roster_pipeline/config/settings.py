@@ -26,6 +26,10 @@ import yaml
 PROJECT_DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
 
 
+# A memory size in DuckDB's units (`256MB`, `1GiB`): the number and the unit.
+DUCKDB_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|[KMGT]i?B)", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class Settings:
     """The data folder and the registry file; every other path is derived from them."""
@@ -52,7 +56,7 @@ class Settings:
         if catalog and "password" in catalog.lower():
             raise ValueError("ROSTER_CATALOG_URL must not carry a password (it is shown in errors): set PGPASSWORD")
         memory = os.environ.get("ROSTER_WORK_MEMORY_LIMIT") or cls.work_memory_limit
-        if not re.fullmatch(r"\d+(\.\d+)?\s*(B|[KMGT]i?B)", memory, flags=re.IGNORECASE):
+        if not DUCKDB_SIZE.fullmatch(memory):
             raise ValueError(f"ROSTER_WORK_MEMORY_LIMIT must be a size such as 256MB or 1GiB, not {memory!r}")
         lake = os.environ.get("ROSTER_LAKE_URL") or None
         districts = Path(registry).resolve() if registry else folder / "districts.yaml"
@@ -165,7 +169,7 @@ def ensure_dagster_home(settings: Settings | None = None) -> Path:
 
 def scaled_size(size: str, factor: float) -> str:
     """A DuckDB size (``128MB``, ``1.5GiB``) times ``factor``, in the same unit."""
-    found = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([A-Za-z]+)", size.strip())
+    found = DUCKDB_SIZE.fullmatch(size.strip())
     if found is None:
         raise ValueError(f"not a size such as 256MB: {size!r}")
     return f"{float(found[1]) * factor:g}{found[2]}"

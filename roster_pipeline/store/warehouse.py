@@ -74,8 +74,8 @@ class MemoryLimit:
     """The work connection's DuckDB memory limit, raised once when a step outgrows it.
 
     Restoring from the roster, the merge and the publish each roll back when DuckDB runs out of memory, so such a
-    step is run again under
-    MEMORY_RETRY_FACTOR times the limit (``raised`` names it), and the rest of the publish keeps that limit."""
+    step is run again under MEMORY_RETRY_FACTOR times the limit (``raised`` names it), and the rest of the publish
+    keeps that limit."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, limit: str) -> None:
         self.con, self.limit, self.raised = con, limit, ""
