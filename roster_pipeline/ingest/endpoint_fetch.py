@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from roster_pipeline.oneroster import (
 )
 from roster_pipeline.oneroster.flatten import flatten_records
 from roster_pipeline.oneroster.normalize import RecordProblem, parse_datetime
+from roster_pipeline.oneroster.page_table import read_lake_page
 from roster_pipeline.store.guard import full_sync_reason
 from roster_pipeline.store.lake import BatchWriter, Lake, now_iso
 
@@ -159,7 +161,9 @@ def fetch_endpoint(
         with client_factory(district) as client:
             spec = endpoint_spec(endpoint, version)
             filter_ = delta_filter(choice.watermark_from) if choice.watermark_from else None
-            pages = client.iter_pages(spec, filter=filter_)
+            ignored = frozenset(district.ignored(endpoint))
+            reader = partial(read_lake_page, spec.name, spec.envelope_key, district.id, ignored)
+            pages = client.iter_pages(spec, filter=filter_, reader=reader)
             server_started = _land_pages(pages, district, writer, tally, outcome, log, seen)
             if seen is not None:
                 confirmation = _confirm_unseen(client, spec, district, lake, writer, tally, seen)
@@ -248,10 +252,13 @@ def _land_pages(
     for page in pages:
         tally.add(page.malformed)
         problems: list[RecordProblem] = []
-        # The page's unreadable records are already out of `records`, so positions are not counted here.
-        frame = flatten_records(
-            outcome.endpoint, district.id, page.records, ignored, problems=problems, first_position=None
-        )
+        # A plain page comes already read (page_table.py). Otherwise its unreadable records are already out of
+        # `records`, so positions are not counted here.
+        frame = page.frame
+        if frame is None:
+            frame = flatten_records(
+                outcome.endpoint, district.id, page.records, ignored, problems=problems, first_position=None
+            )
         writer.append(frame)
         if seen is not None:
             seen.update(dict.fromkeys(frame["sourced_id"].to_list()))

@@ -35,11 +35,15 @@ from urllib.parse import quote, urlencode
 
 import httpx
 import orjson
+import polars as pl
 
 from .endpoints import EndpointSpec, endpoint_spec, version_key
 from .errors import AuthenticationFailed, EndpointNotOffered, OneRosterError, clean_text, provider_words
 from .filters import Filter
 from .normalize import RecordProblem, StatusInfo, read_record, status_info
+
+# Reads a page's body straight into a frame of its records, or declines it (None): see `iter_pages`.
+PageReader = Callable[[bytes], pl.DataFrame | None]
 
 log = logging.getLogger(__name__)
 
@@ -132,11 +136,13 @@ class Page:
     link_header: bool = False
     server_date: datetime | None = None  # the response's HTTP Date: the server's clock, for delta watermarks
     malformed: tuple[RecordProblem, ...] = ()  # records the server sent that could not be read, left out
+    # With a `PageReader`: the page's records as the reader's frame, when it could read them (`records` is empty).
+    frame: pl.DataFrame | None = None
 
     @property
     def served(self) -> int:
         """How many records the server sent on this page, readable or not (what paging counts)."""
-        return len(self.records) + len(self.malformed)
+        return len(self.records) + len(self.malformed) + (0 if self.frame is None else self.frame.height)
 
 
 @dataclass
@@ -149,10 +155,11 @@ class _Response:
     server_date: datetime | None = None
     malformed: tuple[RecordProblem, ...] = ()
     first_id: Any = None  # the first record's sourcedId as sent, readable or not
+    frame: pl.DataFrame | None = None
 
     @property
     def served(self) -> int:
-        return len(self.records) + len(self.malformed)
+        return len(self.records) + len(self.malformed) + (0 if self.frame is None else self.frame.height)
 
 
 @functools.cache
@@ -226,11 +233,16 @@ class OneRosterClient:
 
     # --- public API --------------------------------------------------------------------------------
 
-    def iter_pages(self, spec: EndpointSpec | str, filter: Filter | str | None = None) -> Iterator[Page]:
+    def iter_pages(
+        self, spec: EndpointSpec | str, filter: Filter | str | None = None, *, reader: PageReader | None = None
+    ) -> Iterator[Page]:
         """Yield every page of ``spec`` in order, each record normalised (see ``normalize_record``).
 
         A record that cannot be read (not an object, no sourcedId, an unreadable timestamp) is left out of the
         page's ``records`` and described in its ``malformed``, so one bad record never costs the rest.
+
+        With a ``reader``, each page's body is offered to it first: a page it reads comes as its ``frame`` (one row
+        per record, a ``sourced_id`` column), and only a page it declines is read record by record.
 
         ``filter`` (a ``Filter`` or its wire text) is sent as the ``filter`` query parameter. Raises
         ``EndpointNotOffered`` when an optional endpoint answers 403/404/501, ``OneRosterError`` for any
@@ -240,7 +252,7 @@ class OneRosterClient:
             spec = endpoint_spec(spec, self.version)
         filter_text = None if filter is None else str(filter)
         limit = self.page_size
-        first = self._get(spec, self._page_url(spec, 0, limit, filter_text), 0)
+        first = self._get(spec, self._page_url(spec, 0, limit, filter_text), 0, reader)
         served, total, next_url, has_links = first.served, first.total, first.next_url, first.has_links
         first_id = first.first_id
         page = self._page(spec, first, 0, 0)
@@ -250,12 +262,12 @@ class OneRosterClient:
         if served == 0 or (total is not None and served < limit and served >= total):
             return  # everything fit on a page the server did not fill
         if total is not None:
-            yield from self._pages_by_total(spec, filter_text, served, total)
+            yield from self._pages_by_total(spec, filter_text, served, total, reader)
         elif has_links:
             # A server that sends Link headers marks its last page by leaving out rel="next".
-            yield from self._pages_by_link(spec, next_url, served)
+            yield from self._pages_by_link(spec, next_url, served, reader)
         else:
-            yield from self._pages_by_offset(spec, filter_text, served, first_id)
+            yield from self._pages_by_offset(spec, filter_text, served, first_id, reader)
 
     def fetch_all(self, spec: EndpointSpec | str, filter: Filter | str | None = None) -> list[dict[str, Any]]:
         """All records of ``spec`` as one list (convenient for small endpoints; prefer ``iter_pages``).
@@ -328,7 +340,9 @@ class OneRosterClient:
 
     # --- paging strategies -------------------------------------------------------------------------
 
-    def _pages_by_total(self, spec: EndpointSpec, filter_text: str | None, step: int, total: int) -> Iterator[Page]:
+    def _pages_by_total(
+        self, spec: EndpointSpec, filter_text: str | None, step: int, total: int, reader: PageReader | None
+    ) -> Iterator[Page]:
         offsets = iter(range(step, total, step))
         number = 1
         next_offset, last_count, latest_total = step, step, total
@@ -339,7 +353,7 @@ class OneRosterClient:
             offset = next(offsets, None)
             if offset is not None:
                 url = self._page_url(spec, offset, step, filter_text)
-                pending.append((offset, pool.submit(self._get, spec, url, offset)))
+                pending.append((offset, pool.submit(self._get, spec, url, offset, reader)))
 
         try:
             for _ in range(self.max_concurrency):
@@ -362,7 +376,7 @@ class OneRosterClient:
         # Double-check the end: records added during the sync push the real end past the first total.
         while last_count >= step or next_offset < latest_total:
             url = self._page_url(spec, next_offset, step, filter_text)
-            page = self._page(spec, self._get(spec, url, next_offset), next_offset, number)
+            page = self._page(spec, self._get(spec, url, next_offset, reader), next_offset, number)
             if not page.served:
                 return
             number += 1
@@ -372,14 +386,16 @@ class OneRosterClient:
             yield page
             del page
 
-    def _pages_by_link(self, spec: EndpointSpec, url: httpx.URL | None, served: int) -> Iterator[Page]:
+    def _pages_by_link(
+        self, spec: EndpointSpec, url: httpx.URL | None, served: int, reader: PageReader | None
+    ) -> Iterator[Page]:
         number, offset = 1, served
         seen: set[str] = set()
         while url is not None:
             if str(url) in seen:
                 raise self._error(spec, offset, f"Link rel=next loops back to {url}")
             seen.add(str(url))
-            response = self._get(spec, url, offset)
+            response = self._get(spec, url, offset, reader)
             if not response.served:
                 return
             url = response.next_url
@@ -391,11 +407,11 @@ class OneRosterClient:
             del page
 
     def _pages_by_offset(
-        self, spec: EndpointSpec, filter_text: str | None, served: int, first_id: Any
+        self, spec: EndpointSpec, filter_text: str | None, served: int, first_id: Any, reader: PageReader | None
     ) -> Iterator[Page]:
         number, offset = 1, served
         while True:
-            response = self._get(spec, self._page_url(spec, offset, self.page_size, filter_text), offset)
+            response = self._get(spec, self._page_url(spec, offset, self.page_size, filter_text), offset, reader)
             if not response.served:
                 return
             page_first_id = response.first_id
@@ -422,6 +438,7 @@ class OneRosterClient:
             response.has_links,
             response.server_date,
             response.malformed,
+            response.frame,
         )
 
     # --- one request -------------------------------------------------------------------------------
@@ -433,16 +450,23 @@ class OneRosterClient:
         # quote (not quote_plus): a space goes on the wire as %20, which every server decodes as a space.
         return httpx.URL(f"{self.base_url}/{spec.path}?{urlencode(params, quote_via=quote, safe='')}")
 
-    def _get(self, spec: EndpointSpec, url: httpx.URL, offset: int) -> _Response:
-        response, body, payload = self._request(spec, url, offset)
+    def _get(self, spec: EndpointSpec, url: httpx.URL, offset: int, reader: PageReader | None = None) -> _Response:
+        response, body, payload = self._request(spec, url, offset, reader=reader)
         return self._parse(spec, response, body, payload, offset)
 
     def _request(
-        self, spec: EndpointSpec, url: httpx.URL, offset: int, accept: frozenset[int] = frozenset({200})
+        self,
+        spec: EndpointSpec,
+        url: httpx.URL,
+        offset: int,
+        accept: frozenset[int] = frozenset({200}),
+        *,
+        reader: PageReader | None = None,
     ) -> tuple[httpx.Response, bytes, Any]:
         """GET ``url`` with retries until it answers one of the ``accept`` statuses; raise for any other.
 
-        Returns the response, its body and, for a 200, the body parsed as JSON (``None`` for other statuses).
+        Returns the response, its body and, for a 200, the body parsed as JSON (``None`` for other statuses), or
+        the `reader`'s frame of it when the reader could read it.
         A 200 whose body is not JSON counts as a failed attempt, as ``RetryPolicy`` explains.
         """
         policy = self.retry
@@ -462,6 +486,8 @@ class OneRosterClient:
                 continue
             status = response.status_code
             if status == 200 and status in accept:
+                if reader is not None and (frame := reader(body)) is not None:
+                    return response, body, frame
                 try:
                     return response, body, orjson.loads(body)
                 except orjson.JSONDecodeError as exc:
@@ -504,18 +530,14 @@ class OneRosterClient:
         self.retry.sleep(delay)
 
     def _parse(self, spec: EndpointSpec, response: httpx.Response, body: bytes, payload: Any, offset: int) -> _Response:
-        records = payload.get(spec.envelope_key) if isinstance(payload, dict) else None
-        if not isinstance(records, list):
-            raise self._shape_error(spec, offset, response, body, payload, spec.envelope_key)
-        first_id = records[0].get("sourcedId") if records and isinstance(records[0], dict) else None
         readable: list[dict[str, Any]] = []
         malformed: list[RecordProblem] = []
-        for position, record in enumerate(records, start=offset):
-            read = read_record(spec.name, record, position)
-            if isinstance(read, RecordProblem):
-                malformed.append(read)
-            else:
-                readable.append(read)
+        if isinstance(payload, pl.DataFrame):
+            frame = payload
+            first_id = frame.get_column("sourced_id")[0] if frame.height else None
+        else:
+            frame = None
+            first_id, readable, malformed = self._records(spec, response, body, payload, offset)
         total_header = response.headers.get("X-Total-Count")
         total = int(total_header) if total_header and total_header.strip().isdigit() else None
         links = response.headers.get_list("Link")
@@ -540,7 +562,26 @@ class OneRosterClient:
             _http_date(response.headers.get("Date")),
             tuple(malformed),
             first_id,
+            frame,
         )
+
+    def _records(
+        self, spec: EndpointSpec, response: httpx.Response, body: bytes, payload: Any, offset: int
+    ) -> tuple[Any, list[dict[str, Any]], list[RecordProblem]]:
+        """The page's first sourcedId as sent, its readable records normalised, and the problems with the rest."""
+        records = payload.get(spec.envelope_key) if isinstance(payload, dict) else None
+        if not isinstance(records, list):
+            raise self._shape_error(spec, offset, response, body, payload, spec.envelope_key)
+        first_id = records[0].get("sourcedId") if records and isinstance(records[0], dict) else None
+        readable: list[dict[str, Any]] = []
+        malformed: list[RecordProblem] = []
+        for position, record in enumerate(records, start=offset):
+            read = read_record(spec.name, record, position)
+            if isinstance(read, RecordProblem):
+                malformed.append(read)
+            else:
+                readable.append(read)
+        return first_id, readable, malformed
 
     # --- errors ------------------------------------------------------------------------------------
 
