@@ -41,7 +41,9 @@ class Column:
     """One flattened column: which JSON key it comes from, its Parquet type and how a value converts.
 
     ``aliases`` are other keys holding the same field (the 1.2 CSV binding's ``preferredGivenName`` is the
-    REST binding's ``preferredFirstName``); the first key present wins.
+    REST binding's ``preferredFirstName``); the first key present wins. ``kind`` names the conversion (text, ref,
+    refs, texts, flag, user_ids), for readers that convert a whole column at once (page_table.py); empty for the
+    conversions only record-by-record reading knows.
     """
 
     key: str
@@ -49,6 +51,7 @@ class Column:
     dtype: pl.DataType
     convert: Callable[[Any], Any]
     aliases: tuple[str, ...] = ()
+    kind: str = ""
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -138,23 +141,23 @@ BASE_COLUMNS = (
 
 
 def text(key: str, name: str) -> Column:
-    return Column(key, name, pl.Utf8(), _text)
+    return Column(key, name, pl.Utf8(), _text, kind="text")
 
 
 def flag(key: str, name: str) -> Column:
-    return Column(key, name, pl.Boolean(), parse_bool)
+    return Column(key, name, pl.Boolean(), parse_bool, kind="flag")
 
 
 def ref(key: str) -> Column:
-    return Column(key, f"{_snake(key)}_sourced_id", pl.Utf8(), _ref)
+    return Column(key, f"{_snake(key)}_sourced_id", pl.Utf8(), _ref, kind="ref")
 
 
 def refs(key: str, singular: str) -> Column:
-    return Column(key, f"{singular}_sourced_ids", pl.List(pl.Utf8), _refs)
+    return Column(key, f"{singular}_sourced_ids", pl.List(pl.Utf8), _refs, kind="refs")
 
 
 def texts(key: str, name: str) -> Column:
-    return Column(key, name, pl.List(pl.Utf8), _texts)
+    return Column(key, name, pl.List(pl.Utf8), _texts, kind="texts")
 
 
 def _snake(name: str) -> str:
@@ -180,7 +183,7 @@ ENDPOINT_COLUMNS: dict[str, tuple[Column, ...]] = {
     ),
     "users": (
         text("username", "username"),
-        Column("userIds", "user_ids", pl.List(USER_ID), _user_ids),
+        Column("userIds", "user_ids", pl.List(USER_ID), _user_ids, kind="user_ids"),
         flag("enabledUser", "enabled_user"),
         text("givenName", "given_name"),
         text("familyName", "family_name"),

@@ -23,7 +23,7 @@ BOOLEAN_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 # 1.0 and several SIS exports say "inactive" (or "deleted") where 1.1 says "tobedeleted".
-_STATUS_ALIASES = {"inactive": "tobedeleted", "deleted": "tobedeleted"}
+STATUS_ALIASES = {"inactive": "tobedeleted", "deleted": "tobedeleted"}
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f"})
 
@@ -79,7 +79,7 @@ def normalize_status(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     text = value.strip().lower()
-    return _STATUS_ALIASES.get(text, text)
+    return STATUS_ALIASES.get(text, text)
 
 
 def normalize_record(endpoint: str, record: dict[str, Any]) -> dict[str, Any]:

@@ -25,22 +25,12 @@ from typing import Any
 import msgspec
 import polars as pl
 
-from roster_pipeline.oneroster.flatten import (
-    ENDPOINT_COLUMNS,
-    Column,
-    _ref,
-    _refs,
-    _text,
-    _texts,
-    _user_ids,
-    lake_schema,
-)
-from roster_pipeline.oneroster.normalize import parse_bool
+from roster_pipeline.oneroster.flatten import ENDPOINT_COLUMNS, Column, lake_schema
+from roster_pipeline.oneroster.normalize import STATUS_ALIASES
 
-# The statuses, booleans and timestamps a plain page holds, exactly as sent; anything else goes record by record,
-# where normalize.py reads the variants providers send.
-PLAIN_STATUSES = ("active", "tobedeleted", "inactive", "deleted", "")
-STATUS_ALIASES = {"inactive": "tobedeleted", "deleted": "tobedeleted", "": "active"}
+# The statuses, booleans and timestamps a plain page holds, exactly as sent, and what each lands as; anything else
+# goes record by record, where normalize.py reads the variants providers send. No status is active (flatten._status).
+PLAIN_STATUS = {"active": "active", "tobedeleted": "tobedeleted", **STATUS_ALIASES, "": "active"}
 PLAIN_BOOLEANS = {"true": True, "false": False, "": None}  # a JSON true/false is read by Polars as this text
 PLAIN_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?Z$"
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S%.fZ"
@@ -49,7 +39,7 @@ BLANK = r"^[\s\x1c-\x1f]*$"
 
 
 class _Ref(msgspec.Struct, gc=False):
-    """A GUIDRef: only its sourcedId is read (``flatten._ref``); href and type may be anything."""
+    """A GUIDRef: only its sourcedId is read (as flatten.py reads a reference); href and type may be anything."""
 
     sourcedId: str | None = None
 
@@ -82,21 +72,19 @@ USER_ID_READ = pl.Struct({"type": pl.Utf8, "identifier": pl.Utf8})
 ID = "sourcedId"
 REF_READ = pl.Struct({ID: pl.Utf8})
 
-# Conversions (flatten.py) the fast path knows, by the function the column declares. A column converted any
-# other way (metadata, a 1.2 user's roles and profiles) must be absent from a plain page.
-KINDS: dict[Callable[[Any], Any], _Kind] = {
-    _text: _Kind(str | None, pl.Utf8(), _non_blank),
-    _ref: _Kind(_Ref | None, REF_READ, lambda c: _non_blank(c.struct.field(ID))),
-    _refs: _Kind(
-        list[_Ref] | None, pl.List(REF_READ), lambda c: _kept(c.list.eval(pl.element().struct.field("sourcedId")))
-    ),
-    _texts: _Kind(list[str | None] | None, pl.List(pl.Utf8), _kept),
-    parse_bool: _Kind(
+# The column kinds (flatten.Column.kind) read a whole column at once. A column of any other kind (metadata, a 1.2
+# user's roles and profiles) must be absent from a plain page.
+KINDS: dict[str, _Kind] = {
+    "text": _Kind(str | None, pl.Utf8(), _non_blank),
+    "ref": _Kind(_Ref | None, REF_READ, lambda c: _non_blank(c.struct.field(ID))),
+    "refs": _Kind(list[_Ref] | None, pl.List(REF_READ), lambda c: _kept(c.list.eval(pl.element().struct.field(ID)))),
+    "texts": _Kind(list[str | None] | None, pl.List(pl.Utf8), _kept),
+    "flag": _Kind(
         str | bool | None,
         pl.Utf8(),
         lambda c: c.replace_strict(PLAIN_BOOLEANS, default=None, return_dtype=pl.Boolean),
     ),
-    _user_ids: _Kind(
+    "user_ids": _Kind(
         list[_UserId] | None,
         pl.List(USER_ID_READ),
         lambda c: c.list.eval(
@@ -124,7 +112,7 @@ class _PagePlan:
         read: list[tuple[Column, _Kind]] = []
         constant: list[Column] = []
         for column in ENDPOINT_COLUMNS[endpoint]:
-            kind = KINDS.get(column.convert)
+            kind = KINDS.get(column.kind)
             if column.key in ignored or kind is None or column.aliases:
                 constant.append(column)
             else:
@@ -140,7 +128,7 @@ class _PagePlan:
         envelope = msgspec.defstruct(f"{endpoint}_page", [(envelope_key, list[record])], gc=False)  # type: ignore[valid-type]
         schema: dict[str, pl.DataType] = {"sourcedId": pl.Utf8(), "status": pl.Utf8(), "dateLastModified": pl.Utf8()}
         schema.update({column.key: kind.read_as for column, kind in read})
-        flags = [column.key for column, kind in read if column.convert is parse_bool]
+        flags = [column.key for column, _ in read if column.kind == "flag"]
         return cls(
             msgspec.json.Decoder(envelope),
             schema,
@@ -176,7 +164,7 @@ def _checks(flags: list[str]) -> list[pl.Expr]:
     modified = pl.col("dateLastModified")
     return [
         pl.col("sourcedId").str.contains(BLANK).any().alias("blank_id"),
-        (~pl.col("status").is_in(PLAIN_STATUSES)).any().alias("odd_status"),
+        (~pl.col("status").is_in(list(PLAIN_STATUS))).any().alias("odd_status"),
         (~modified.str.contains(PLAIN_TIMESTAMP) & (modified != "")).any().alias("odd_timestamp"),
         *((~pl.col(key).is_in(list(PLAIN_BOOLEANS))).any().alias(key) for key in flags),
     ]
@@ -187,7 +175,7 @@ def _lake_columns(endpoint: str, read: list[tuple[Column, _Kind]], constant: lis
     modified = pl.col("dateLastModified")
     converted: dict[str, pl.Expr] = {
         "sourced_id": pl.col("sourcedId"),
-        "status": pl.col("status").replace(STATUS_ALIASES).fill_null("active"),
+        "status": pl.col("status").replace(PLAIN_STATUS).fill_null("active"),
         "date_last_modified": pl.when(modified != "")
         .then(modified)
         .str.to_datetime(TIMESTAMP_FORMAT, time_unit="us", time_zone="UTC"),
