@@ -58,7 +58,7 @@ def apply_batch(con: duckdb.DuckDBPyConnection, table: str, batch: Batch) -> tup
     params: dict[str, Any] = {"district": batch.district_id, "files": batch.files}
     duplicates_row = con.execute(MERGE_SQL["count_duplicates"], params).fetchone()
     duplicates = int(duplicates_row[0]) if duplicates_row else 0
-    con.execute(MERGE_SQL["stage"], params)
+    con.execute(MERGE_SQL["stage" if duplicates else "stage_unique"], params)
     active_row = con.execute(MERGE_SQL["count_staged"]).fetchone()
     active = int(active_row[0]) if active_row else 0
     snapshot = {"district": batch.district_id, "snapshot_at": batch.snapshot_at}
@@ -81,7 +81,22 @@ def apply_batch(con: duckdb.DuckDBPyConnection, table: str, batch: Batch) -> tup
         MERGE_SQL["insert_staged"].format(table=table),
         {"batch_id": batch.batch_id, "snapshot_at": batch.snapshot_at},
     )
+    check_one_row_per_record(con, table, batch)
     return active, tombstoned, duplicates, held
+
+
+class StateTableBroken(RuntimeError):
+    """A state table would hold a record twice: the publish rolls back rather than commit it."""
+
+
+def check_one_row_per_record(con: duckdb.DuckDBPyConnection, table: str, batch: Batch) -> None:
+    """What a primary key on (district_id, sourced_id) would enforce, checked once a batch is merged."""
+    row = con.execute(MERGE_SQL["duplicate_rows"].format(table=table), {"district": batch.district_id}).fetchone()
+    if row and row[0]:
+        raise StateTableBroken(
+            f"district '{batch.district_id}', endpoint {batch.endpoint}: {row[0]} record(s) would be held twice in "
+            f"{table} after applying batch {batch.batch_id}; nothing was published"
+        )
 
 
 def superseded_batches(con: duckdb.DuckDBPyConnection, lake: Lake, district_id: str) -> list[Batch]:

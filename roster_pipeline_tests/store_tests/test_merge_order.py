@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import duckdb
 import pytest
 
 from roster_pipeline.oneroster.flatten import flatten_records
 from roster_pipeline.store.guard import GuardPolicy
 from roster_pipeline.store.lake import Lake
 from roster_pipeline.store.lakehouse import connect
+from roster_pipeline.store.merge import StateTableBroken
+from roster_pipeline.store.roster_schema import ensure_schema
 from roster_pipeline.store.warehouse import RosterWarehouse
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
@@ -186,3 +189,49 @@ def test_records_without_dates_are_ordered_by_the_snapshot_that_saw_them(warehou
     state = users(warehouse)
     assert state["u1"] == ("active", "Anna")  # the later snapshot's version stays
     assert state["u3"][0] == "active"  # written after the full snapshot began: not tombstoned
+
+
+def test_a_batch_holding_a_record_twice_lands_its_newest_version_once(warehouse):
+    _, commit = land(warehouse, "full", [student("u1", T0), student("u1", T0 + timedelta(hours=1), "Anna")], T0)
+    commit()
+    result = warehouse.publish_district("d1")
+    assert users(warehouse) == {"u1": ("active", "Anna")}
+    assert result.endpoints["users"].records == 2
+
+
+def test_a_state_table_that_would_hold_a_record_twice_is_never_published(warehouse):
+    _, commit = land(warehouse, "full", [student("u1", T0), student("u2", T0)], T0)
+    commit()
+    warehouse.publish_district("d1")
+    # Whatever put it there (a bug, a hand edit), a second row for u2 must not reach the roster on the next publish.
+    with duckdb.connect(str(warehouse.work_path("d1"))) as con:
+        con.execute("INSERT INTO users_all SELECT * FROM users_all WHERE sourced_id = 'u2'")
+    _, commit = land(warehouse, "delta", [student("u3", T0 + timedelta(hours=1))], T0 + timedelta(hours=1))
+    batch = commit()
+    with pytest.raises(StateTableBroken, match=r"district 'd1', endpoint users: 1 record\(s\) would be held twice"):
+        warehouse.publish_district("d1")
+    assert set(users(warehouse)) == {"u1", "u2"}  # the roster still holds the last good publish
+    assert [b.batch_id for b in warehouse.lake.batches("users", "d1")][-1] == batch.batch_id  # kept for next time
+
+
+def test_a_work_database_made_with_the_old_primary_key_still_merges(warehouse):
+    work = warehouse.work_path("d1")
+    work.parent.mkdir(parents=True)
+    with duckdb.connect(str(work)) as con:
+        ensure_schema(con)
+        con.execute("CREATE TABLE keyed AS SELECT * FROM users_all WITH NO DATA")
+        con.execute("DROP TABLE users_all")
+        con.execute("ALTER TABLE keyed RENAME TO users_all")
+        con.execute("ALTER TABLE users_all ADD PRIMARY KEY (district_id, sourced_id)")
+    _, commit = land(warehouse, "full", [student("u1", T0), student("u2", T0)], T0)
+    commit()
+    warehouse.publish_district("d1")
+    _, commit = land(warehouse, "delta", [student("u2", T0 + timedelta(hours=1), "Bo")], T0 + timedelta(hours=1))
+    commit()
+    warehouse.publish_district("d1")
+    assert users(warehouse) == {"u1": ("active", "Ann"), "u2": ("active", "Bo")}
+    with duckdb.connect(str(work)) as con:
+        kinds = con.execute(
+            "SELECT constraint_type FROM duckdb_constraints() WHERE table_name = 'users_all'"
+        ).fetchall()
+    assert ("PRIMARY KEY",) in kinds

@@ -9,6 +9,12 @@
 -- only replaced by a version at least as new, and a full batch only tombstones records last changed before its
 -- snapshot began.
 
+-- name: stage_unique
+-- A batch without a record twice (`count_duplicates`, the usual case) is staged as it is.
+CREATE OR REPLACE TEMP TABLE staged AS
+SELECT * FROM read_parquet($files, union_by_name = true, hive_partitioning = false)
+WHERE district_id = $district;
+
 -- name: stage
 -- A server can return one record twice when paging over changing data; keep its newest version.
 CREATE OR REPLACE TEMP TABLE staged AS
@@ -81,3 +87,7 @@ FROM staged;
 
 -- name: count_staged
 SELECT count(*) FILTER (WHERE status = 'active'), count(*) FILTER (WHERE status <> 'active') FROM staged;
+
+-- name: duplicate_rows
+-- The state table's promise, checked before the publish commits: one row per record of the district.
+SELECT count(*) - count(DISTINCT sourced_id) FROM {table} WHERE district_id = $district;
