@@ -25,10 +25,15 @@ from roster_pipeline.ingest.rest_sources import SharedCredentials
 from roster_pipeline.oneroster import ENDPOINTS_V1P1, EndpointSpec, OneRosterClient
 
 FETCH_STEP = "oneroster_endpoints"
-# Endpoints of one district fetched at once. Each pages with up to its provider's `max_concurrency` requests, so
-# a district has at most this times that in flight; a provider tolerating fewer parallel requests gets fewer
+# Endpoints of one district fetched at once. They share their provider's `max_concurrency` requests in flight
+# (SharedCredentials), each taking what the others leave; a provider tolerating fewer parallel requests gets fewer
 # endpoints at once too (see endpoint_budget).
 MAX_CONCURRENT_ENDPOINTS = 4
+# The order a district's fetches start in: the usually largest first (a student has several enrollments, and users
+# hold every student, teacher and guardian). Started in table order, enrollments waited for a free slot and then
+# paged alone at the end; started first, and taking the whole request budget once the others are done, a
+# 20,000-student district's fetch went from 1.9 s to 1.7 s (bench/large_district.py).
+LARGEST_FIRST = ("enrollments", "users", "demographics", "classes", "courses", "orgs", "academicSessions")
 
 
 def endpoint_budget(district: DistrictConfig) -> int:
@@ -80,7 +85,8 @@ def land_endpoints(context: dg.AssetExecutionContext, settings: RosterSettings) 
 
     failed: dict[str, str] = {}
     summaries: list[str] = []
-    for endpoint, landed in fetch_concurrently(selected, fetch, budget, context.log.info, on_abandon=clients.close):
+    started = sorted(selected, key=fetch_rank)
+    for endpoint, landed in fetch_concurrently(started, fetch, budget, context.log.info, on_abandon=clients.close):
         if isinstance(landed, FetchOutcome):
             summaries.append(fetch_summary(landed))
             metadata = landed_metadata(context, district, landed)
@@ -96,6 +102,11 @@ def land_endpoints(context: dg.AssetExecutionContext, settings: RosterSettings) 
         )
     if failed:
         raise endpoints_failed({endpoint: failed[endpoint] for endpoint in selected if endpoint in failed})
+
+
+def fetch_rank(endpoint: str) -> int:
+    """Where an endpoint's fetch starts among the district's (LARGEST_FIRST; any other after them)."""
+    return LARGEST_FIRST.index(endpoint) if endpoint in LARGEST_FIRST else len(LARGEST_FIRST)
 
 
 def endpoints_failed(failed: dict[str, str]) -> dg.Failure:

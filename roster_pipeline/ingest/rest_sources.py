@@ -36,9 +36,12 @@ def token_scope(district: DistrictConfig) -> str | None:
     return None
 
 
-def rest_client_for(district: DistrictConfig, auth: RestAuth | None = None) -> OneRosterClient:
+def rest_client_for(
+    district: DistrictConfig, auth: RestAuth | None = None, in_flight: threading.Semaphore | None = None
+) -> OneRosterClient:
     """A client for a REST district, with its registry's read timeout and retry budget; raises
-    MissingSecretError naming an unset credential variable. Clients given the same ``auth`` share its token."""
+    MissingSecretError naming an unset credential variable. Clients given the same ``auth`` share its token, and
+    those given the same ``in_flight`` their provider's `max_concurrency`."""
     source = rest_source_of(district)
     return OneRosterClient(
         source.base_url,
@@ -49,6 +52,7 @@ def rest_client_for(district: DistrictConfig, auth: RestAuth | None = None) -> O
         retry=RetryPolicy(max_attempts=district.network.max_attempts),
         label=f"district '{district.id}'",
         version=version_key(source.version),
+        in_flight=in_flight,
     )
 
 
@@ -72,15 +76,17 @@ def rest_auth_for(district: DistrictConfig) -> RestAuth:
 class SharedCredentials:
     """A client factory whose clients for one district share one auth, so the endpoints a run fetches side by
     side ask the provider for one token between them instead of one each (each token request is a round trip
-    to the provider, and counts against its rate limit)."""
+    to the provider, and counts against its rate limit); and one budget of requests in flight, the provider's
+    `max_concurrency`, which a district's last endpoint gets whole once the others are done."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._auths: dict[str, RestAuth] = {}
+        self._shared: dict[str, tuple[RestAuth, threading.Semaphore]] = {}
 
     def __call__(self, district: DistrictConfig) -> OneRosterClient:
         with self._lock:
-            if district.id not in self._auths:
-                self._auths[district.id] = rest_auth_for(district)
-            auth = self._auths[district.id]
-        return rest_client_for(district, auth)
+            if district.id not in self._shared:
+                limit = threading.BoundedSemaphore(district.provider.max_concurrency)
+                self._shared[district.id] = (rest_auth_for(district), limit)
+            auth, in_flight = self._shared[district.id]
+        return rest_client_for(district, auth, in_flight)

@@ -16,12 +16,14 @@ however large the district.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import random
 import re
 import ssl
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -177,6 +179,9 @@ class OneRosterClient:
     ``label`` (e.g. ``"district 'demo-oak'"``) starts every error message. ``version``
     (``"v1p1"``/``"v1p2"``) picks the endpoint table when an endpoint is named by a string. Use as a
     context manager, or call ``close()``.
+
+    ``max_concurrency`` bounds this client's requests in flight; ``in_flight``, a semaphore shared by several
+    clients (a district's endpoints fetched side by side), bounds them all together as well.
     """
 
     def __init__(
@@ -190,6 +195,7 @@ class OneRosterClient:
         label: str = "OneRoster",
         *,
         version: str = "v1p1",
+        in_flight: threading.Semaphore | None = None,
     ) -> None:
         if page_size < 1 or max_concurrency < 1:
             raise ValueError("page_size and max_concurrency must be at least 1")
@@ -200,6 +206,7 @@ class OneRosterClient:
         self.retry = retry or RetryPolicy()
         self.label = label
         self.version = version_key(version)
+        self._in_flight = in_flight or contextlib.nullcontext()
         self._timeout = httpx.Timeout(timeout)
         self._http = httpx.Client(
             auth=auth,
@@ -511,7 +518,7 @@ class OneRosterClient:
         in a reference cycle and are freed only by the cyclic collector, and a body cached on the response
         would keep every page's bytes alive until then, so memory would grow with the district.
         """
-        with self._http.stream("GET", url, timeout=self._timeout) as response:
+        with self._in_flight, self._http.stream("GET", url, timeout=self._timeout) as response:
             if response.status_code == 200:
                 return response, b"".join(response.iter_bytes())
             return response, response.read()

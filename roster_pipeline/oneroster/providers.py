@@ -34,7 +34,8 @@ class ProviderProfile:
     ``scope_required`` whether the token endpoint refuses a request without ``scope``;
     ``base_url_hint``/``token_url_hint`` the URL conventions (placeholders in ``<...>``);
     ``page_size_cap`` the largest ``limit`` honoured (the client never asks for more); ``max_concurrency``
-    the parallel page requests tolerated; ``delta_filter_works`` whether ``filter=dateLastModified>...``
+    the parallel page requests tolerated from one district (its endpoints fetched side by side share them);
+    ``delta_filter_works`` whether ``filter=dateLastModified>...``
     is trustworthy (else full syncs); ``endpoints`` the endpoints offered (``None`` = all);
     ``ignored_fields`` record fields to drop per endpoint before flattening (known garbage);
     ``verified`` whether the row was checked against the vendor's documentation.
@@ -50,7 +51,10 @@ class ProviderProfile:
     default_scope: str | None = None
     scope_required: bool = False
     page_size_cap: int = 1000
-    max_concurrency: int = 4
+    # Eight, as the raw-download floor of bench/large_district.py. A district's endpoints each used to page with up to
+    # four, so a run had up to sixteen in flight, and its largest endpoint still paged with four once the others
+    # were done.
+    max_concurrency: int = 8
     delta_filter_works: bool = True
     endpoints: frozenset[str] | None = None
     ignored_fields: Mapping[str, frozenset[str]] = field(default_factory=dict, hash=False)

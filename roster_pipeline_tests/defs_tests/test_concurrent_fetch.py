@@ -13,6 +13,7 @@ from roster_pipeline.defs.asset_keys import fetch_asset_key
 from roster_pipeline.defs.automation import district_sync_job
 from roster_pipeline.defs.endpoint_assets import (
     FETCH_STEP,
+    LARGEST_FIRST,
     MAX_CONCURRENT_ENDPOINTS,
     endpoint_budget,
     oneroster_endpoints,
@@ -194,3 +195,17 @@ def wait_for_event(instance: dg.DagsterInstance, message: str, deadline_s: float
                     return entry
         time.sleep(0.1)
     raise AssertionError(f"no event {message!r} within {deadline_s} s")
+
+
+def test_the_usually_largest_endpoints_start_first(world: PipelineWorld) -> None:
+    serve(world)
+    FirstPages(world.server.faults(DISTRICT), budget=MAX_CONCURRENT_ENDPOINTS)
+
+    result = world.sync(DISTRICT)
+
+    assert result.success, result.error
+    paths = [record.path.rsplit("/", 1)[-1] for record in world.server.request_log(DISTRICT)]
+    first = list(dict.fromkeys(path for path in paths if path in ENDPOINT_NAMES))[:MAX_CONCURRENT_ENDPOINTS]
+    # Started in table order, enrollments (the largest) waited for a slot and then paged alone at the end.
+    assert set(first) == set(LARGEST_FIRST[:MAX_CONCURRENT_ENDPOINTS])
+    assert set(first) == {"enrollments", "users", "demographics", "classes"}

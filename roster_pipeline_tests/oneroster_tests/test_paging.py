@@ -2,6 +2,7 @@
 
 import threading
 from collections.abc import Generator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -95,6 +96,30 @@ def test_pages_are_fetched_concurrently_only_when_the_total_is_known(
         assert 1 < auth.max_in_flight <= max_concurrency
     else:
         assert auth.max_in_flight == 1
+
+
+def test_clients_sharing_a_budget_stay_within_it_together_and_one_alone_gets_it_whole(sandbox):
+    district_id = "shared-budget"
+    sandbox.add(district_id, kind="oauth1")
+    sandbox.server.faults(district_id).slow(seconds=0.1)
+    auth = CountingOAuth1(f"{district_id}-id", SECRET)
+    budget = threading.BoundedSemaphore(3)
+    endpoints = ["users", "enrollments", "demographics"]
+    clients = [
+        sandbox.client(district_id, auth=auth, page_size=5, max_concurrency=3, in_flight=budget) for _ in endpoints
+    ]
+    try:
+        with ThreadPoolExecutor(len(clients)) as pool:
+            paged = list(pool.map(lambda client, endpoint: list(client.iter_pages(endpoint)), clients, endpoints))
+        assert all(len(pages) > 3 for pages in paged)
+        assert auth.max_in_flight == 3  # three clients paging with three each would have had nine
+        auth.max_in_flight = 0
+        list(clients[0].iter_pages("users"))
+        assert auth.max_in_flight == 3  # the last one paging takes the whole budget
+    finally:
+        sandbox.server.faults(district_id).clear()
+        for client in clients:
+            client.close()
 
 
 @pytest.mark.parametrize("header_mode", ["both", "total", "link"])
