@@ -5,7 +5,7 @@ every field of every record: ~19 ms for a page of 1,000 users, and a large distr
 fetch threads share one interpreter lock). Most pages are plain: every record has the shape the specification
 gives it. Such a page is checked against its endpoint's declared columns by msgspec (strict: text must be a JSON
 string, a reference an object, a list a list; no field the lake has no column for), then read by Polars with that
-schema and flattened with Polars expressions, in ~4 ms.
+schema and flattened with Polars expressions, in ~5 ms.
 
 `read_lake_page` answers None for any page that is not plain, and the caller reads that page record by record,
 which lands the same rows and names each record it cannot read. Not plain: a field the endpoint has no column for
