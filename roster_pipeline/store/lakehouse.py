@@ -304,7 +304,7 @@ def maintenance_connection(settings: Settings) -> Iterator[tuple[duckdb.DuckDBPy
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     spill = settings.work_dir / "maintenance.tmp"
     with open(settings.work_dir / "maintenance.lock", "w") as lock:
-        _wait_for_lock(lock, MAINTENANCE_LOCK_WAIT_S, "another roster maintenance is still running")
+        wait_for_lock(lock, MAINTENANCE_LOCK_WAIT_S, "another roster maintenance is still running")
         removed = remove_spill_files(spill)
         with open_duckdb() as con:
             con.execute("SET memory_limit = ?", [scaled_size(settings.work_memory_limit, MAINTENANCE_MEMORY_FACTOR)])
@@ -313,9 +313,10 @@ def maintenance_connection(settings: Settings) -> Iterator[tuple[duckdb.DuckDBPy
             yield con, removed
 
 
-def _wait_for_lock(handle: Any, timeout_s: float, held: str) -> None:
-    """Take an exclusive lock on the open file, waiting at most ``timeout_s``: a live holder that never finishes
-    must not keep the next run waiting forever (a killed one's lock is released by the kernel)."""
+def wait_for_lock(handle: Any, timeout_s: float, held: str, poll_s: float = 1.0) -> None:
+    """Take an exclusive lock on the open file, waiting at most ``timeout_s`` (asking every ``poll_s``): a live
+    holder that never finishes must not keep the next run waiting forever (a killed one's lock is released by the
+    kernel)."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -324,7 +325,7 @@ def _wait_for_lock(handle: Any, timeout_s: float, held: str) -> None:
         except BlockingIOError:
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"{held} after {timeout_s:.0f} s of waiting ({handle.name}); giving up") from None
-            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+            time.sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
 
 
 def remove_spill_files(folder: Path) -> int:

@@ -46,6 +46,7 @@ from roster_pipeline.store.lakehouse import (
     open_duckdb,
     quoted_path,
     remove_spill_files,
+    wait_for_lock,
 )
 from roster_pipeline.store.merge import apply_batches, superseded_batches
 from roster_pipeline.store.object_storage import create_files_secret
@@ -68,6 +69,10 @@ WORK_UNUSED_COMPRESSION = "fsst"
 WORK_THREADS = 1
 # A district whose merge outgrows the work memory limit is merged again under this many times the limit.
 MEMORY_RETRY_FACTOR = 4
+# How long a publish waits for another publish of the same district (or a `discard`) to finish: the largest
+# districts publish in well under a minute; a holder still there after this is hung, not slow.
+PUBLISH_LOCK_WAIT_S = 1800.0
+PUBLISH_LOCK_POLL_S = 0.05
 
 
 class MemoryLimit:
@@ -246,11 +251,14 @@ class RosterWarehouse:
         """Held by every publish of the district (and by anything that changes what it reads, such as `discard`).
 
         The Dagster pool bounds how many roster writers run at once; this lock also covers CLI runs outside Dagster,
-        and keeps two publishes of one district from interleaving. A killed holder's lock goes with its process."""
+        and keeps two publishes of one district from interleaving. A killed holder's lock goes with its process; a
+        live one is waited for at most PUBLISH_LOCK_WAIT_S, then TimeoutError says so (the batches wait in the lake
+        for the next publish)."""
         path = self.paths.work_dir / f"district={district_id}.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            held = f"another publish of district '{district_id}' is still running"
+            wait_for_lock(handle, PUBLISH_LOCK_WAIT_S, held, PUBLISH_LOCK_POLL_S)
             try:
                 yield
             finally:

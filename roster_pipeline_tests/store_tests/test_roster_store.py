@@ -21,6 +21,7 @@ from roster_pipeline.app.cli import main
 from roster_pipeline.config.settings import Settings
 from roster_pipeline.oneroster.flatten import flatten_records
 from roster_pipeline.store import lakehouse
+from roster_pipeline.store import warehouse as warehouse_module
 from roster_pipeline.store.lake import Lake
 from roster_pipeline.store.lakehouse import attach_sql, connect, load_extensions, maintain, maintenance_connection
 from roster_pipeline.store.roster_export import export_roster
@@ -197,6 +198,22 @@ def test_a_maintenance_waits_for_a_running_one_but_not_forever(warehouse, monkey
         with pytest.raises(TimeoutError, match="another roster maintenance is still running after 0 s"):
             maintain(warehouse.paths, compact_only=True)
     assert "merged_files" in maintain(warehouse.paths, compact_only=True)  # released: the next one runs
+
+
+def test_a_publish_waits_for_another_of_the_district_but_not_forever(warehouse, monkeypatch):
+    land_and_publish(warehouse, "oak", students("oak", 3))
+    writer = warehouse.lake.new_batch("users", "oak")
+    writer.append(flatten_records("users", "oak", students("oak", 4)))
+    writer.commit("delta", None, "2026-09-02T00:00:00Z")
+    monkeypatch.setattr(warehouse_module, "PUBLISH_LOCK_WAIT_S", 0.5)
+    # A live publish of the district that hangs (a killed one's lock would go with its process).
+    with open(warehouse.paths.work_dir / "district=oak.lock", "w") as hung:
+        fcntl.flock(hung, fcntl.LOCK_EX)
+        with pytest.raises(TimeoutError, match="another publish of district 'oak' is still running after 0 s"):
+            warehouse.publish_district("oak")
+        assert active_users(warehouse.paths) == {"oak": 3}  # nothing of the waiting publish reached the roster
+    result = warehouse.publish_district("oak")  # released: the batch waited in the lake
+    assert result.endpoints["users"].batches == 1 and active_users(warehouse.paths) == {"oak": 4}
 
 
 def test_maintenance_has_twice_a_districts_memory_and_spills_into_the_work_folder(warehouse, monkeypatch):
