@@ -257,7 +257,7 @@ class RosterWarehouse:
         path = self.paths.work_dir / f"district={district_id}.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w") as handle:
-            held = f"another publish of district '{district_id}' is still running"
+            held = f"another publish or discard of district '{district_id}' is still running"
             wait_for_lock(handle, PUBLISH_LOCK_WAIT_S, held, PUBLISH_LOCK_POLL_S)
             try:
                 yield

@@ -182,6 +182,38 @@ def test_an_empty_page_is_an_empty_frame_and_a_body_that_is_not_json_is_declined
     assert fast("users", b'{"orgs": []}') is None  # no envelope: the record path says what is wrong
 
 
+def test_a_repeated_envelope_or_sourcedid_is_declined_so_no_record_is_lost():
+    record = orjson.dumps(plain_user())
+    # Polars reads a repeated key's first copy, msgspec and orjson its last: an empty first envelope would have
+    # read as an empty page, which ends paging.
+    assert fast("users", b'{"users": [], "users": [' + record + b"]}") is None
+    repeated_id = record.replace(b'{"sourcedId":', b'{"sourcedId":"other","sourcedId":', 1)
+    assert repeated_id != record and fast("users", b'{"users": [' + repeated_id + b"]}") is None
+
+
+@pytest.mark.parametrize(
+    "ignored, sent",
+    [
+        (frozenset({"preferredGivenName"}), {"preferredGivenName": "Al"}),  # the alias still fills its column
+        (frozenset({"roles"}), {"roles": [{"roleType": "primary", "role": "student", "org": {"sourcedId": "o9"}}]}),
+    ],
+)
+def test_an_ignored_field_that_feeds_another_column_is_read_the_same_or_declined(ignored, sent):
+    body = body_of("users", [plain_user(), {**plain_user(), **sent}])
+    frame = fast("users", body, ignored)
+    if frame is not None:
+        assert_frame_equal(frame, record_by_record("users", body, ignored)[0])
+
+
+def test_what_msgspec_or_polars_cannot_read_is_declined_not_raised():
+    year_zero = {**plain_user(), "dateLastModified": "0000-01-01T00:00:00Z"}  # Python's datetime has no year 0
+    assert fast("users", body_of("users", [year_zero])) is None
+    record = orjson.dumps(plain_user())
+    assert fast("users", b'{"total": 1e400, "users": [' + record + b"]}") is None  # no double holds it
+    deep = b"[" * 1000 + b"]" * 1000  # deeper than msgspec reads (orjson reads it)
+    assert fast("users", b'{"extra": ' + deep + b', "users": [' + record + b"]}") is None
+
+
 def test_over_http_plain_pages_come_as_frames_and_an_odd_page_as_records(sandbox: Sandbox):
     district = sandbox.add("frames", schools=2, students_per_school=30)
     odd = district.records("users")[45]["sourcedId"]
