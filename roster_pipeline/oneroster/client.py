@@ -144,7 +144,7 @@ class Page:
     @property
     def served(self) -> int:
         """How many records the server sent on this page, readable or not (what paging counts)."""
-        return len(self.records) + len(self.malformed) + (0 if self.frame is None else self.frame.height)
+        return _served(self.records, self.malformed, self.frame)
 
 
 @dataclass
@@ -161,7 +161,12 @@ class _Response:
 
     @property
     def served(self) -> int:
-        return len(self.records) + len(self.malformed) + (0 if self.frame is None else self.frame.height)
+        return _served(self.records, self.malformed, self.frame)
+
+
+def _served(records: list[dict[str, Any]], malformed: tuple[RecordProblem, ...], frame: pl.DataFrame | None) -> int:
+    """Records a response held: readable, unreadable, and those a `PageReader` read as a frame."""
+    return len(records) + len(malformed) + (0 if frame is None else frame.height)
 
 
 @functools.cache

@@ -124,7 +124,7 @@ class _PagePlan:
             else:
                 read.append((column, kind))
         fields: list[tuple[str, Any, Any]] = [
-            ("sourcedId", str, msgspec.NODEFAULT),
+            (ID, str, msgspec.NODEFAULT),
             ("status", str | None, None),
             ("dateLastModified", str | None, None),
         ]
@@ -132,7 +132,7 @@ class _PagePlan:
         fields += [(key, Any, None) for key in sorted(ignored & _freely_ignored(endpoint))]
         record = msgspec.defstruct(f"{endpoint}_record", fields, forbid_unknown_fields=True, gc=False)
         envelope = msgspec.defstruct(f"{endpoint}_page", [(envelope_key, list[record])], gc=False)  # type: ignore[valid-type]
-        schema: dict[str, pl.DataType] = {"sourcedId": pl.Utf8(), "status": pl.Utf8(), "dateLastModified": pl.Utf8()}
+        schema: dict[str, pl.DataType] = {ID: pl.Utf8(), "status": pl.Utf8(), "dateLastModified": pl.Utf8()}
         schema.update({column.key: kind.read_as for column, kind in read})
         flags = [column.key for column, _ in read if column.kind == "flag"]
         return cls(
@@ -156,7 +156,7 @@ def read_lake_page(
         raw = pl.read_json(body, schema={envelope_key: pl.List(pl.Struct(plan.read_schema))})
         records = raw.get_column(envelope_key).explode().struct.unnest()
         identified = [record.sourcedId for record in checked]
-        if records.height != len(identified) or records.get_column("sourcedId").to_list() != identified:
+        if records.height != len(identified) or records.get_column(ID).to_list() != identified:
             return None  # a repeated key: msgspec read its last copy, Polars its first
         if any(records.select(plan.checks).row(0)):
             return None
@@ -177,7 +177,7 @@ def _checks(flags: list[str]) -> list[pl.Expr]:
     """Whether any record of a page is not plain, one question each (see the module's docstring)."""
     modified = pl.col("dateLastModified")
     return [
-        pl.col("sourcedId").str.contains(BLANK).any().alias("blank_id"),
+        pl.col(ID).str.contains(BLANK).any().alias("blank_id"),
         (~pl.col("status").is_in(list(PLAIN_STATUS))).any().alias("odd_status"),
         (~modified.str.contains(PLAIN_TIMESTAMP) & (modified != "")).any().alias("odd_timestamp"),
         modified.str.starts_with("0000").any().alias("year_zero"),  # Polars reads it, Python's datetime does not
@@ -189,7 +189,7 @@ def _lake_columns(endpoint: str, read: list[tuple[Column, _Kind]], constant: lis
     """The expressions turning a plain page's records into the lake's columns, but district_id."""
     modified = pl.col("dateLastModified")
     converted: dict[str, pl.Expr] = {
-        "sourced_id": pl.col("sourcedId"),
+        "sourced_id": pl.col(ID),
         "status": pl.col("status").replace(PLAIN_STATUS).fill_null("active"),
         "date_last_modified": pl.when(modified != "")
         .then(modified)
