@@ -15,7 +15,7 @@ from roster_pipeline.store.catalogue import STATE_TABLES
 from roster_pipeline.store.lake import Batch, Lake
 from roster_pipeline.store.ops_log import applied_batches, newest_applied_full, record_applied
 from roster_pipeline.store.publish_result import EndpointPublish, PublishResult
-from roster_pipeline.store.sql_files import load_sql
+from roster_pipeline.store.sql_files import load_sql, used_params
 
 MERGE_SQL = load_sql("merge_batch")
 
@@ -55,32 +55,32 @@ def apply_batch(con: duckdb.DuckDBPyConnection, table: str, batch: Batch) -> tup
         # An empty delta (a nightly sync that found nothing changed): nothing to stage, and it may tombstone
         # nothing, so its eight statements would change nothing. An empty full batch still runs them.
         return 0, 0, 0, 0
-    params: dict[str, Any] = {"district": batch.district_id, "files": batch.files}
-    duplicates_row = con.execute(MERGE_SQL["count_duplicates"], params).fetchone()
-    duplicates = int(duplicates_row[0]) if duplicates_row else 0
-    con.execute(MERGE_SQL["stage" if duplicates else "stage_unique"], params)
-    active_row = con.execute(MERGE_SQL["count_staged"]).fetchone()
-    active = int(active_row[0]) if active_row else 0
-    snapshot = {"district": batch.district_id, "snapshot_at": batch.snapshot_at}
-    unseen = {
-        **snapshot,
+    params: dict[str, Any] = {
+        "district": batch.district_id,
+        "files": batch.files,
+        "batch_id": batch.batch_id,
+        "snapshot_at": batch.snapshot_at,
         "full": tombstones_unseen(batch),
         "spared": list(batch.malformed_ids or []),
         "confirm": batch.confirm_unseen,
         "gone": list(batch.confirmed_gone),
     }
-    con.execute(MERGE_SQL["find_unseen"].format(table=table), unseen)
-    held_row = con.execute(MERGE_SQL["count_held"]).fetchone()
-    held = int(held_row[0]) if held_row else 0
-    tombstone = {"district": batch.district_id, "snapshot_at": batch.snapshot_at, "batch_id": batch.batch_id}
-    tombstoned_row = con.execute(MERGE_SQL["tombstone_unseen"].format(table=table), tombstone).fetchone()
-    tombstoned = int(tombstoned_row[0]) if tombstoned_row else 0
-    con.execute(MERGE_SQL["drop_older_versions"].format(table=table), snapshot)
-    con.execute(MERGE_SQL["remove_replaced"].format(table=table), {"district": batch.district_id})
-    con.execute(
-        MERGE_SQL["insert_staged"].format(table=table),
-        {"batch_id": batch.batch_id, "snapshot_at": batch.snapshot_at},
-    )
+    staged = ""
+
+    def run(name: str) -> int:
+        """Run a statement of merge_batch.sql; returns the first value it answers (0 if none)."""
+        statement = MERGE_SQL[name].format(table=table, staged=staged)
+        row = con.execute(statement, used_params(statement, params)).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    duplicates = run("count_duplicates")
+    staged = MERGE_SQL["staged" if duplicates else "staged_unique"]
+    active = run("count_staged")
+    run("find_unseen")
+    held = run("count_held")
+    tombstoned = run("tombstone_unseen")
+    for name in ("find_newer", "remove_replaced", "insert_staged"):
+        run(name)
     check_one_row_per_record(con, table, batch)
     return active, tombstoned, duplicates, held
 

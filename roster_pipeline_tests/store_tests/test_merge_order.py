@@ -12,7 +12,7 @@ from roster_pipeline.oneroster.flatten import flatten_records
 from roster_pipeline.store.guard import GuardPolicy
 from roster_pipeline.store.lake import Lake
 from roster_pipeline.store.lakehouse import connect
-from roster_pipeline.store.merge import StateTableBroken
+from roster_pipeline.store.merge import StateTableBroken, apply_batch
 from roster_pipeline.store.roster_schema import ensure_schema
 from roster_pipeline.store.warehouse import RosterWarehouse
 
@@ -235,3 +235,33 @@ def test_a_work_database_made_with_the_old_primary_key_still_merges(warehouse):
             "SELECT constraint_type FROM duckdb_constraints() WHERE table_name = 'users_all'"
         ).fetchall()
     assert ("PRIMARY KEY",) in kinds
+
+
+def test_of_two_equal_versions_of_a_record_in_one_batch_the_one_landed_last_is_kept(warehouse):
+    _, commit = land(warehouse, "full", [student("u1", T0, "Ann"), student("u1", T0, "Anna")], T0)
+    commit()
+    warehouse.publish_district("d1")
+    assert users(warehouse) == {"u1": ("active", "Anna")}
+
+
+def in_memory_mb(con: duckdb.DuckDBPyConnection) -> float:
+    row = con.execute("SELECT sum(memory_usage_bytes) / 1e6 FROM duckdb_memory() WHERE tag = 'IN_MEMORY_TABLE'")
+    return float(row.fetchone()[0] or 0)
+
+
+def test_a_merge_holds_a_batch_once_in_memory_not_a_copy_beside_the_rows_it_inserts(warehouse):
+    # Inside the publish transaction a table made (even a temporary one, even dropped) keeps its memory until
+    # COMMIT, so staging each batch as a copy held two of every batch at the merge's peak.
+    many = [{**student(f"u{i:05d}-{'x' * 30}", T0), "email": f"u{i}@mail.example.com"} for i in range(5000)]
+    _, commit = land(warehouse, "full", many, T0)
+    batch = commit()
+    with warehouse._work_connection("d1") as con:
+        con.execute("BEGIN")
+        con.execute("CREATE TEMP TABLE one_copy AS SELECT * FROM read_parquet(?)", [batch.files])
+        one_copy = in_memory_mb(con)
+        con.execute("ROLLBACK")
+        con.execute("BEGIN")
+        assert apply_batch(con, "users_all", batch)[0] == 5000
+        merged = in_memory_mb(con)
+        con.execute("ROLLBACK")
+    assert merged < 1.5 * one_copy
