@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from roster_pipeline import allocator  # noqa: F401  (before anything imports Polars)
+
 if TYPE_CHECKING:
     import duckdb
 
