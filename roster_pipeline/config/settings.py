@@ -41,10 +41,11 @@ class Settings:
     lake_url: str | None = None
     # How much memory DuckDB may use for a district's merge before it spills to disk: bounded, so several districts
     # publishing side by side on one host stay within its memory (`ROSTER_WORK_MEMORY_LIMIT`, DuckDB's units).
-    # 128 MB held a 20,000-student district's merge ~70 MB lower than 256 MB (2.60 s against 2.42 s); the whole
-    # suite passes at 96 MB. A district that outgrows it (50,000 students did at 96 MB: not every operator spills)
-    # is merged again under four times as much (warehouse.py), so the limit fits the common district.
-    work_memory_limit: str = "128MB"
+    # 96 MB: a 20,000-student district's whole sync peaked at 366 MB resident (415 MB under 128 MB) and took as long;
+    # 50,000 students merge within it too, since the merge stopped copying each batch into the transaction
+    # (merge_batch.sql). A district that outgrows it (not every operator spills) is merged again under four times
+    # as much (warehouse.py), so the limit fits the common district.
+    work_memory_limit: str = "96MB"
 
     @classmethod
     def from_env(cls, data_dir: str | Path | None = None, districts_file: str | Path | None = None) -> Settings:

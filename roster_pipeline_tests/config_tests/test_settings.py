@@ -51,7 +51,7 @@ def test_a_districts_merge_has_bounded_memory_which_the_environment_may_change(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("ROSTER_WORK_MEMORY_LIMIT", raising=False)
-    assert Settings.from_env(tmp_path).work_memory_limit == "128MB"
+    assert Settings.from_env(tmp_path).work_memory_limit == "96MB"
     monkeypatch.setenv("ROSTER_WORK_MEMORY_LIMIT", "1GiB")
     assert Settings.from_env(tmp_path).work_memory_limit == "1GiB"
     monkeypatch.setenv("ROSTER_WORK_MEMORY_LIMIT", "lots")

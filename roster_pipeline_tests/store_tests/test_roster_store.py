@@ -225,7 +225,7 @@ def test_maintenance_has_twice_a_districts_memory_and_spills_into_the_work_folde
         limit, spill = con.execute(
             "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
         ).fetchone()
-    assert limit == "244.1 MiB"  # 256 MB, twice the work limit of 128 MB, as DuckDB shows it
+    assert limit == "183.1 MiB"  # 192 MB, twice the work limit of 96 MB, as DuckDB shows it
     assert Path(spill) == warehouse.paths.work_dir / "maintenance.tmp"
 
 
@@ -354,3 +354,27 @@ def test_a_publish_adds_the_tables_and_columns_an_older_roster_lacks(warehouse):
     assert publishes == (3,)  # the table is back, with every publish the work database recorded
     assert len(versions) == 1  # one schema change (the second publish's), none by the third
     assert active_users(warehouse.paths) == {"d1": 7}
+
+
+def test_a_publish_writes_row_groups_small_enough_not_to_hold_a_large_districts_table_whole(warehouse):
+    # DuckDB's Parquet writer holds a row group of each table in memory until it is written.
+    land_and_publish(warehouse, "d1", students("d1", lakehouse.PARQUET_ROW_GROUP_ROWS + 100))
+    with connect(warehouse.paths) as con:
+        listed = con.execute("SELECT data_file FROM ducklake_list_files('roster', 'users_all')").fetchall()
+        files = [row[0] for row in listed]
+        groups = con.execute("SELECT row_group_num_rows FROM parquet_metadata(?) GROUP BY ALL", [files]).fetchall()
+    assert len(files) == 1 and sorted(groups) == [(100,), (lakehouse.PARQUET_ROW_GROUP_ROWS,)]
+
+
+def test_a_roster_made_with_other_writing_options_gets_ours_at_its_next_publish(warehouse):
+    land_and_publish(warehouse, "d1", students("d1", 3))
+    with duckdb.connect() as con:
+        load_extensions(con)
+        con.execute(attach_sql(warehouse.paths, read_only=False))
+        con.execute("CALL roster.set_option('parquet_row_group_size', 122880)")
+    land_and_publish(warehouse, "d2", students("d2", 3))
+    with connect(warehouse.paths) as con:
+        option = con.execute(
+            "SELECT value FROM ducklake_options('roster') WHERE option_name = 'parquet_row_group_size'"
+        ).fetchall()
+    assert option == [(str(lakehouse.PARQUET_ROW_GROUP_ROWS),)]
