@@ -10,6 +10,7 @@ across the internet answers, and measures side by side in one run:
   sync      roster_pipeline.app.sync.sync_district, the first (full) sync of the district in-process in a child
             process against a temporary Dagster instance: fetch all endpoints, land Parquet, merge, publish;
             the run's own seconds (Dagster's start to end), the whole call's, and the child's peak resident memory
+            (a spawned child: a new interpreter, as `roster-pipeline sync` or a Dagster run worker is)
 
 Each figure is the median of `--repeat` runs (a fresh data folder each time). Prints a table and writes it to
 bench/results/large_district.md.
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
 from multiprocessing import Event, Process, Queue
 from pathlib import Path
 from typing import Any
@@ -103,8 +105,11 @@ def sync_child(folder: str, base_url: str, token_url: str, out: Any) -> None:
 
 def sync(base_url: str, token_url: str, tmp: Path) -> tuple[float, float, float]:
     """The sync call's seconds, the run's own seconds, and the child's peak RSS in MB."""
-    out: Any = Queue()
-    child = Process(target=sync_child, args=(tempfile.mkdtemp(dir=tmp), base_url, token_url, out))
+    # A new interpreter, as `roster-pipeline sync` or a Dagster run worker is: a forked child would start with this
+    # process's heap (the floor's parsed pages) resident and count it in its peak.
+    spawn = multiprocessing.get_context("spawn")
+    out: Any = spawn.Queue()
+    child = spawn.Process(target=sync_child, args=(tempfile.mkdtemp(dir=tmp), base_url, token_url, out))
     child.start()
     success, seconds, run_s, peak_mb = out.get(timeout=900)
     child.join()
