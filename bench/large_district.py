@@ -21,6 +21,7 @@ bench/results/large_district.md.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import platform
 import resource
@@ -29,7 +30,6 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-import multiprocessing
 from multiprocessing import Event, Process, Queue
 from pathlib import Path
 from typing import Any

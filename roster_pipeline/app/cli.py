@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from roster_pipeline.app.sync import print_details, sync_with_progress
+    import dagster as dg
+
+    from roster_pipeline.app.sync import compact_if_due, print_details, sync_with_progress
+    from roster_pipeline.defs.resources import RosterSettings
 
     if _registered(args.district) is None:
         return 2
@@ -33,6 +36,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
         [args.district], title=title, full=args.full, verbose=args.verbose, slot_timeout=args.slot_timeout
     )
     print_details(result)
+    if result.success:
+        compact_if_due(dg.DagsterInstance.get(), RosterSettings())
     return 0 if result.success else 1
 
 

@@ -21,6 +21,7 @@ from roster_pipeline.defs.endpoint_assets import FETCH_STEP, oneroster_endpoints
 from roster_pipeline.defs.partitions import ensure_district_partitions
 from roster_pipeline.defs.resources import RosterSettings
 from roster_pipeline.defs.roster_assets import ROSTER_POOL, roster_tables
+from roster_pipeline.defs.roster_maintenance import compaction_request, roster_maintenance_job, roster_store_maintenance
 from roster_pipeline.defs.run_recovery import fail_run, recover_dead_runs
 from roster_pipeline.defs.run_tags import PID_TAG, process_tags, sync_run_tags
 from roster_pipeline.defs.slot_wait import SlotWait, SlotWaitTimeout, pool_limited, wait_for_room
@@ -166,6 +167,26 @@ def _fail_own_runs(instance: dg.DagsterInstance, pid_tag: str, reason: str) -> s
         fail_run(instance, record.dagster_run, reason)
         run_id = record.dagster_run.run_id
     return run_id
+
+
+def compact_if_due(
+    instance: dg.DagsterInstance, settings: RosterSettings, say: Callable[[str], None] = print
+) -> bool | None:
+    """Compact the roster as the daemon's `roster_compaction_sensor` would have asked for by now: syncs run without the
+    daemon (`roster-pipeline sync` from cron, one district after another) would otherwise let every publish read
+    more catalog rows than the one before. The run is a `roster_maintenance` run, so the sensor and the next sync see
+    it. Returns whether it succeeded, or None when no compaction was due."""
+    request = compaction_request(instance)
+    if isinstance(request, dg.SkipReason):
+        return None
+    say("compacting the roster (merge-only roster_maintenance run) after the publishes since it last was")
+    job = dg.Definitions(
+        assets=[roster_store_maintenance], jobs=[roster_maintenance_job], resources={"settings": settings}
+    ).resolve_job_def(roster_maintenance_job.name)
+    outcome = job.execute_in_process(instance=instance, run_config=request.run_config, raise_on_error=False)
+    if not outcome.success:
+        say(f"the roster's compaction failed (run {outcome.run_id}); it is tried again after as many publishes")
+    return outcome.success
 
 
 def sync_with_progress(

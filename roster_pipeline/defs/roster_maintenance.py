@@ -70,7 +70,13 @@ roster_maintenance_schedule = dg.ScheduleDefinition(
     "last failed), unless one is already queued or running.",
 )
 def roster_compaction_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    instance = context.instance
+    return compaction_request(context.instance)
+
+
+def compaction_request(instance: dg.DagsterInstance) -> dg.RunRequest | dg.SkipReason:
+    """A merge-only `roster_maintenance` run once COMPACT_AFTER_PUBLISHES district publishes have landed since the
+    roster was last compacted (or a compaction last failed), unless one is already queued or running; else why not.
+    The sensor asks the daemon for it; `roster-pipeline sync`, run without the daemon, runs it itself."""
     if instance.get_run_records(dg.RunsFilter(job_name=roster_maintenance_job.name, statuses=IN_FLIGHT), limit=1):
         return dg.SkipReason("a roster_maintenance run is already queued or running")
     since = _last_attempt(instance)

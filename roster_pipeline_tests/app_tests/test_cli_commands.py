@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import yaml
 
 from roster_pipeline.app.cli import main
+from roster_pipeline.defs import roster_maintenance
 from roster_pipeline.sandbox.generator import SyntheticDistrict
 from roster_pipeline_tests.pipeline_fixtures import PipelineWorld, expected_counts
 
@@ -161,3 +163,25 @@ def test_validate_exits_2_when_the_registry_file_is_missing(
 
     err = capsys.readouterr().err
     assert f"{missing}: 1 problem(s)" in err and "file not found" in err
+
+
+def test_syncs_run_without_the_daemon_compact_the_roster_when_its_sensor_would_have(
+    cli_world: PipelineWorld, oak: SyntheticDistrict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli_world.monkeypatch.setattr(roster_maintenance, "COMPACT_AFTER_PUBLISHES", 3)
+    for _ in range(2):
+        assert main(["sync", "oak"]) == 0
+    assert "compacting the roster" not in capsys.readouterr().out
+
+    assert main(["sync", "oak"]) == 0  # the third publish since the roster was (never) compacted
+
+    assert "compacting the roster" in capsys.readouterr().out
+    instance = dg.DagsterInstance.get()
+    (compaction,) = instance.get_run_records(dg.RunsFilter(job_name="roster_maintenance"))
+    assert compaction.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+    (done,) = instance.fetch_materializations(roster_maintenance.MAINTENANCE_KEY, limit=1).records
+    assert "merged_files" in done.asset_materialization.metadata
+    sensor = roster_maintenance.roster_compaction_sensor(dg.build_sensor_context(instance=instance))
+    assert isinstance(sensor, dg.SkipReason)  # the daemon's sensor counts from this compaction too
+    assert main(["sync", "oak"]) == 0
+    assert "compacting the roster" not in capsys.readouterr().out
