@@ -175,7 +175,8 @@ def compact_if_due(
     """Compact the roster as the daemon's `roster_compaction_sensor` would have asked for by now: syncs run without the
     daemon (`roster-pipeline sync` from cron, one district after another) would otherwise let every publish read
     more catalog rows than the one before. The run is a `roster_maintenance` run, so the sensor and the next sync see
-    it. Returns whether it succeeded, or None when no compaction was due."""
+    it; it names this process, so a sync killed during it leaves a run the next sync's recovery fails, not one that
+    blocks every later compaction as "already running". Returns whether it succeeded, or None when none was due."""
     request = compaction_request(instance)
     if isinstance(request, dg.SkipReason):
         return None
@@ -183,7 +184,9 @@ def compact_if_due(
     job = dg.Definitions(
         assets=[roster_store_maintenance], jobs=[roster_maintenance_job], resources={"settings": settings}
     ).resolve_job_def(roster_maintenance_job.name)
-    outcome = job.execute_in_process(instance=instance, run_config=request.run_config, raise_on_error=False)
+    outcome = job.execute_in_process(
+        instance=instance, run_config=request.run_config, tags=process_tags(), raise_on_error=False
+    )
     if not outcome.success:
         say(f"the roster's compaction failed (run {outcome.run_id}); it is tried again after as many publishes")
     return outcome.success

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +15,9 @@ import yaml
 
 from roster_pipeline.app.cli import main
 from roster_pipeline.defs import roster_maintenance
+from roster_pipeline.defs.run_recovery import HOST_TAG, PID_TAG
 from roster_pipeline.sandbox.generator import SyntheticDistrict
+from roster_pipeline.store.process_owners import machine
 from roster_pipeline_tests.pipeline_fixtures import PipelineWorld, expected_counts
 
 
@@ -185,3 +191,31 @@ def test_syncs_run_without_the_daemon_compact_the_roster_when_its_sensor_would_h
     assert isinstance(sensor, dg.SkipReason)  # the daemon's sensor counts from this compaction too
     assert main(["sync", "oak"]) == 0
     assert "compacting the roster" not in capsys.readouterr().out
+
+
+def test_a_compaction_left_running_by_a_killed_sync_is_failed_by_the_next_and_compaction_goes_on(
+    cli_world: PipelineWorld, oak: SyntheticDistrict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli_world.monkeypatch.setattr(roster_maintenance, "COMPACT_AFTER_PUBLISHES", 2)
+    assert main(["sync", "oak"]) == 0
+    instance = dg.DagsterInstance.get()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    abandoned = dg.DagsterRun(
+        job_name="roster_maintenance",
+        run_id=str(uuid.uuid4()),
+        status=dg.DagsterRunStatus.STARTED,
+        tags={PID_TAG: f"{dead.pid}:0", HOST_TAG: machine()},  # what a compaction run of a sync names
+    )
+    instance.add_run(abandoned)
+
+    assert main(["sync", "oak"]) == 0  # its recovery fails the abandoned run first
+    assert main(["sync", "oak"]) == 0
+    assert main(["sync", "oak"]) == 0  # two publishes since that failure: compacted again
+
+    out = capsys.readouterr().out
+    assert f"run {abandoned.run_id}" in out and "marked failed" in out
+    assert "compacting the roster" in out
+    runs = instance.get_run_records(dg.RunsFilter(job_name="roster_maintenance"))
+    assert [r.dagster_run.status for r in runs] == [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE]
+    assert runs[0].dagster_run.tags[PID_TAG].startswith(f"{os.getpid()}:")
