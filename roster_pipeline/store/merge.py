@@ -74,6 +74,8 @@ def apply_batch(con: duckdb.DuckDBPyConnection, table: str, batch: Batch) -> tup
         return int(row[0]) if row and row[0] is not None else 0
 
     duplicates = run("count_duplicates")
+    if duplicates:
+        run("keep_newest")
     staged = MERGE_SQL["staged" if duplicates else "staged_unique"]
     active = run("count_staged")
     run("find_unseen")

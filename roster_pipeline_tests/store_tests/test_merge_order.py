@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from roster_pipeline.oneroster.flatten import flatten_records
+from roster_pipeline.store import lake as lake_module
 from roster_pipeline.store.guard import GuardPolicy
 from roster_pipeline.store.lake import Lake
 from roster_pipeline.store.lakehouse import connect
@@ -242,6 +243,17 @@ def test_of_two_equal_versions_of_a_record_in_one_batch_the_one_landed_last_is_k
     commit()
     warehouse.publish_district("d1")
     assert users(warehouse) == {"u1": ("active", "Anna")}
+
+
+def test_of_two_equal_versions_landed_in_different_parts_the_later_part_wins(warehouse, monkeypatch):
+    monkeypatch.setattr(lake_module, "PART_ROWS", 1)  # every page its own Parquet part
+    writer = warehouse.lake.new_batch("users", "d1")
+    for name in ("Ann", "Anna", "Annie"):
+        writer.append(flatten_records("users", "d1", [student("u1", T0, name)]))
+    batch = writer.commit("full", None, iso(T0))
+    assert len(batch.files) == 3
+    warehouse.publish_district("d1")
+    assert users(warehouse) == {"u1": ("active", "Annie")}
 
 
 def in_memory_mb(con: duckdb.DuckDBPyConnection) -> float:

@@ -18,11 +18,12 @@
 -- A batch without a record twice (`count_duplicates`, the usual case) is read as it is.
 (SELECT * FROM read_parquet($files, union_by_name = true, hive_partitioning = false) WHERE district_id = $district)
 
--- name: staged
+-- name: keep_newest
 -- A server can return one record twice when paging over changing data; keep its newest version (of equal
--- versions, the one landed last, so that every read of the batch keeps the same copy).
-(SELECT * EXCLUDE (filename, file_row_number, version_rank) FROM (
-    SELECT *, row_number() OVER (
+-- versions, the one landed last). Only where each kept row lies is held, so the window runs once per batch.
+CREATE OR REPLACE TEMP TABLE kept AS
+SELECT filename, file_row_number FROM (
+    SELECT filename, file_row_number, row_number() OVER (
         PARTITION BY sourced_id ORDER BY date_last_modified DESC NULLS LAST, filename DESC, file_row_number DESC
     ) AS version_rank
     FROM read_parquet(
@@ -30,7 +31,15 @@
     )
     WHERE district_id = $district
 )
-WHERE version_rank = 1)
+WHERE version_rank = 1;
+
+-- name: staged
+-- A batch holding a record twice: the rows `keep_newest` kept.
+(SELECT * EXCLUDE (filename, file_row_number) FROM read_parquet(
+    $files, union_by_name = true, hive_partitioning = false, filename = true, file_row_number = true
+) AS part
+WHERE district_id = $district
+  AND EXISTS (SELECT 1 FROM kept WHERE kept.filename = part.filename AND kept.file_row_number = part.file_row_number))
 
 -- name: count_duplicates
 SELECT count(*) - count(DISTINCT sourced_id)
