@@ -170,13 +170,19 @@ def _fail_own_runs(instance: dg.DagsterInstance, pid_tag: str, reason: str) -> s
 
 
 def compact_if_due(
-    instance: dg.DagsterInstance, settings: RosterSettings, say: Callable[[str], None] = print
+    instance: dg.DagsterInstance,
+    settings: RosterSettings,
+    say: Callable[[str], None] = print,
+    log_level: str = "CRITICAL",
 ) -> bool | None:
     """Compact the roster as the daemon's `roster_compaction_sensor` would have asked for by now: syncs run without the
     daemon (`roster-pipeline sync` from cron, one district after another) would otherwise let every publish read
     more catalog rows than the one before. The run is a `roster_maintenance` run, so the sensor and the next sync see
     it; it names this process, so a sync killed during it leaves a run the next sync's recovery fails, not one that
-    blocks every later compaction as "already running". Returns whether it succeeded, or None when none was due."""
+    blocks every later compaction as "already running". Returns whether it succeeded, or None when none was due.
+
+    Two syncs finishing together may both find it due; maintenance runs one at a time, so the second waits for the
+    first and then finds little to merge."""
     request = compaction_request(instance)
     if isinstance(request, dg.SkipReason):
         return None
@@ -184,9 +190,8 @@ def compact_if_due(
     job = dg.Definitions(
         assets=[roster_store_maintenance], jobs=[roster_maintenance_job], resources={"settings": settings}
     ).resolve_job_def(roster_maintenance_job.name)
-    outcome = job.execute_in_process(
-        instance=instance, run_config=request.run_config, tags=process_tags(), raise_on_error=False
-    )
+    config = {**request.run_config, "loggers": {"console": {"config": {"log_level": log_level}}}}
+    outcome = job.execute_in_process(instance=instance, run_config=config, tags=process_tags(), raise_on_error=False)
     if not outcome.success:
         say(f"the roster's compaction failed (run {outcome.run_id}); it is tried again after as many publishes")
     return outcome.success
