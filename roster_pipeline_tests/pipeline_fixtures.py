@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,9 +18,11 @@ from roster_pipeline.app.sync import sync_district
 from roster_pipeline.app.sync_results import SyncResult
 from roster_pipeline.config.settings import Settings
 from roster_pipeline.defs.resources import RosterSettings
+from roster_pipeline.defs.run_recovery import HOST_TAG, PID_TAG
 from roster_pipeline.sandbox.generator import SyntheticDistrict
 from roster_pipeline.sandbox.server import DistrictAuth, SandboxServer
 from roster_pipeline.store.lakehouse import connect
+from roster_pipeline.store.process_owners import machine
 from roster_pipeline.store.warehouse import DERIVED_TABLES, ROSTER_TABLES
 
 
@@ -157,3 +162,17 @@ def expected_counts(district: SyntheticDistrict) -> dict[str, int]:
         "enrollments": len(active["enrollments"]),
         "demographics": len(active["demographics"]),
     }
+
+
+def add_abandoned_run(instance: dg.DagsterInstance, job_name: str, **tags: str) -> dg.DagsterRun:
+    """A run left STARTED by a process of this machine that no longer exists, as a killed one leaves it."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    run = dg.DagsterRun(
+        job_name=job_name,
+        run_id=str(uuid.uuid4()),
+        status=dg.DagsterRunStatus.STARTED,
+        tags={PID_TAG: f"{dead.pid}:0", HOST_TAG: machine(), **tags},
+    )
+    instance.add_run(run)
+    return run

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,10 +12,9 @@ import yaml
 
 from roster_pipeline.app.cli import main
 from roster_pipeline.defs import roster_maintenance
-from roster_pipeline.defs.run_recovery import HOST_TAG, PID_TAG
+from roster_pipeline.defs.run_recovery import PID_TAG
 from roster_pipeline.sandbox.generator import SyntheticDistrict
-from roster_pipeline.store.process_owners import machine
-from roster_pipeline_tests.pipeline_fixtures import PipelineWorld, expected_counts
+from roster_pipeline_tests.pipeline_fixtures import PipelineWorld, add_abandoned_run, expected_counts
 
 
 @pytest.fixture
@@ -201,15 +197,7 @@ def test_a_compaction_left_running_by_a_killed_sync_is_failed_by_the_next_and_co
     cli_world.monkeypatch.setattr(roster_maintenance, "COMPACT_AFTER_PUBLISHES", 2)
     assert main(["sync", "oak"]) == 0
     instance = dg.DagsterInstance.get()
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    abandoned = dg.DagsterRun(
-        job_name="roster_maintenance",
-        run_id=str(uuid.uuid4()),
-        status=dg.DagsterRunStatus.STARTED,
-        tags={PID_TAG: f"{dead.pid}:0", HOST_TAG: machine()},  # what a compaction run of a sync names
-    )
-    instance.add_run(abandoned)
+    abandoned = add_abandoned_run(instance, "roster_maintenance")  # named as a sync's compaction run is
 
     assert main(["sync", "oak"]) == 0  # its recovery fails the abandoned run first
     assert main(["sync", "oak"]) == 0

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -22,10 +21,9 @@ from roster_pipeline.app.sync import sync_district
 from roster_pipeline.config.settings import PROJECT_DAGSTER_YAML
 from roster_pipeline.defs.automation import abandoned_runs_sensor
 from roster_pipeline.defs.roster_assets import ROSTER_POOL
-from roster_pipeline.defs.run_recovery import HOST_TAG, PID_TAG
 from roster_pipeline.sandbox.generator import SyntheticDistrict
 from roster_pipeline.store.process_owners import machine, process_start_time
-from roster_pipeline_tests.pipeline_fixtures import PipelineWorld
+from roster_pipeline_tests.pipeline_fixtures import PipelineWorld, add_abandoned_run
 
 DISTRICT = "kill-usd"
 
@@ -169,15 +167,7 @@ def test_a_sync_that_loses_the_race_for_the_slot_still_gives_up_after_the_bound(
 def test_the_sensor_fails_a_daemon_run_whose_process_died_and_frees_its_slot(
     world: PipelineWorld, home_instance: dg.DagsterInstance
 ) -> None:
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    run = dg.DagsterRun(
-        job_name="district_sync",
-        run_id=str(uuid.uuid4()),
-        status=dg.DagsterRunStatus.STARTED,
-        tags={PID_TAG: f"{dead.pid}:0", HOST_TAG: machine(), "roster/district": DISTRICT},
-    )
-    home_instance.add_run(run)
+    run = add_abandoned_run(home_instance, "district_sync", **{"roster/district": DISTRICT})
     storage = home_instance.event_log_storage
     storage.set_concurrency_slots(ROSTER_POOL, 1)
     assert storage.claim_concurrency_slot(ROSTER_POOL, run.run_id, "roster_tables").is_claimed
