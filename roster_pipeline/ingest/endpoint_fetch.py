@@ -161,10 +161,10 @@ def fetch_endpoint(
         with client_factory(district) as client:
             spec = endpoint_spec(endpoint, version)
             filter_ = delta_filter(choice.watermark_from) if choice.watermark_from else None
-            ignored = frozenset(district.ignored(endpoint))
+            ignored = district.ignored(endpoint)
             reader = partial(read_lake_page, spec.name, spec.envelope_key, district.id, ignored)
             pages = client.iter_pages(spec, filter=filter_, reader=reader)
-            server_started = _land_pages(pages, district, writer, tally, outcome, log, seen)
+            server_started = _land_pages(pages, district, ignored, writer, tally, outcome, log, seen)
             if seen is not None:
                 confirmation = _confirm_unseen(client, spec, district, lake, writer, tally, seen)
     except EndpointNotOffered as error:
@@ -239,15 +239,16 @@ def _confirmation_manifest(confirmation: Confirmation) -> dict[str, Any]:
 def _land_pages(
     pages: Iterable[Page],
     district: DistrictConfig,
+    ignored: frozenset[str],
     writer: BatchWriter,
     tally: MalformedTally,
     outcome: FetchOutcome,
     log: Callable[[str], None],
     seen: dict[str, None] | None,
 ) -> datetime | None:
-    """Flatten each page into the batch, tallying unreadable records and noting every sourcedId landed in
-    ``seen`` (when given); return the first page's server Date."""
-    ignored = district.ignored(outcome.endpoint)
+    """Flatten each page (but those the reader already read) into the batch without the ``ignored`` fields,
+    tallying unreadable records and noting every sourcedId landed in ``seen`` (when given); return the first page's
+    server Date."""
     server_started = None
     for page in pages:
         tally.add(page.malformed)
