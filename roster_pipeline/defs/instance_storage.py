@@ -9,9 +9,15 @@ engine per database file, whose pool holds a connection open, in the same files 
 `storage: sqlite`, so switching between the two in dagster.yaml loses nothing. `RosterInstance` (dagster.yaml's
 `instance_class`) makes it the default storage of the instance's folder.
 
+A run's own event file (`<run id>.db`, WAL mode) is written with `synchronous=NORMAL`, SQLite's advice for WAL: a
+commit no longer waits for the disk (a killed process loses nothing; a power cut may lose a run's last events, never
+the file), which took ~0.15 s off a 20,000-student district's run. The index (`index.db`: asset records, pools'
+slots) keeps Dagster's full sync.
+
 Two things Dagster's way gave for free are kept:
-- The UI follows a running run by watching its own event file (`<run id>.db`, not the WAL beside it), so a
-  transaction that wrote to a run's file checkpoints it, as closing the connection used to.
+- The UI follows a running run by watching its event file for changes. Commits through a kept connection land in
+  the WAL beside it (`<run id>.db-wal`), so the watcher of this storage also wakes on the WAL. (Checkpointing after
+  every transaction instead cost two disk syncs per event.)
 - A forked process (multiprocessing) does not use its parent's connections: engines belong to the process that
   made them.
 """
@@ -29,7 +35,12 @@ import yaml
 from dagster import DagsterInstance
 from dagster._config import StringSource
 from dagster._core.instance.ref import InstanceRef
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
+from dagster._core.storage.event_log.base import EventHandlerFn
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
+    SqliteEventLogStorage,
+    SqliteEventLogStorageWatchdog,
+)
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
@@ -40,9 +51,13 @@ from dagster._core.storage.sqlite_storage import (
     _schedule_directory,
 )
 from dagster._serdes import ConfigurableClassData
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import QueuePool
+from watchdog.events import FileSystemEvent
+from watchdog.observers import Observer
 
+# A run's event file: commits do not wait for the disk (see the module's docstring).
+RUN_FILE_PRAGMAS = ("synchronous=NORMAL",)
 # Database files whose engine a storage keeps (the most recently used). A run's worker uses two (its own event
 # file and the index); the UI and the daemon read many runs' files, so they are bounded.
 KEPT_ENGINES = 8
@@ -58,11 +73,12 @@ class Engines:
         self._pid = os.getpid()
         self._engines: OrderedDict[str, Engine] = OrderedDict()
 
-    def get(self, conn_string: str) -> Engine:
+    def get(self, conn_string: str, pragmas: tuple[str, ...] = ()) -> Engine:
+        """The file's engine; `pragmas` are run on each new connection of an engine made here."""
         with self._lock:
             if self._pid != os.getpid():  # forked: the parent's connections are not ours to use or close
                 self._engines, self._pid = OrderedDict(), os.getpid()
-            engine = self._engines.pop(conn_string, None) or _pooled_engine(conn_string)
+            engine = self._engines.pop(conn_string, None) or _pooled_engine(conn_string, pragmas)
             self._engines[conn_string] = engine
             while len(self._engines) > self._keep:
                 self._engines.popitem(last=False)[1].dispose()  # connections checked out close when returned
@@ -76,17 +92,25 @@ class Engines:
                 engine.dispose()
 
 
-def _pooled_engine(conn_string: str) -> Engine:
+def _pooled_engine(conn_string: str, pragmas: tuple[str, ...] = ()) -> Engine:
     # One connection stays open; more are opened (and closed on return) when threads overlap. A pooled connection
     # may be checked out by another thread than the one that opened it, hence check_same_thread=False: the pool
     # hands it to one thread at a time.
-    return create_engine(
+    engine = create_engine(
         conn_string,
         poolclass=QueuePool,
         pool_size=1,
         max_overflow=-1,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
     )
+    if pragmas:
+
+        def on_connect(dbapi_connection: Any, record: object) -> None:
+            for pragma in pragmas:
+                dbapi_connection.execute(f"PRAGMA {pragma}")
+
+        event.listen(engine, "connect", on_connect)
+    return engine
 
 
 class _OneFileKeptOpen:
@@ -140,17 +164,22 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
         with self._db_lock:
-            engine = self._engines.get(self.conn_string_for_shard(shard))
+            pragmas = () if shard == INDEX_SHARD_NAME else RUN_FILE_PRAGMAS
+            engine = self._engines.get(self.conn_string_for_shard(shard), pragmas)
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
-            with engine.connect() as conn:
-                changes = _total_changes(conn)
-                with conn.begin():
-                    yield conn
-                if shard != INDEX_SHARD_NAME and _total_changes(conn) != changes:
-                    # the run's file itself changes, so the UI's watcher of a running run sees the new events
-                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            with engine.connect() as conn, conn.begin():
+                yield conn
+
+    def watch(self, run_id: str, cursor: str | None, callback: EventHandlerFn) -> None:
+        """Dagster's watch of a running run's events (the UI's), woken by the run's WAL as well as its file."""
+        observer: Any = self._obs  # Dagster's attribute, declared as None until the first watch
+        if not observer:
+            observer = self._obs = Observer()  # type: ignore[assignment]
+            observer.start()
+        watchdog = RunFileWatchdog(self, run_id, callback, cursor)
+        self._watchers[run_id][callback] = (watchdog, observer.schedule(watchdog, self._base_dir, recursive=True))
 
     def wipe(self) -> None:
         self._engines.dispose()  # the run files are deleted; their connections must not outlive them
@@ -161,10 +190,16 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._engines.dispose()
 
 
-def _total_changes(conn: Connection) -> int:
-    """Rows the connection's SQLite handle has changed since it was opened."""
-    driver: Any = conn.connection.dbapi_connection
-    return int(driver.total_changes)
+class RunFileWatchdog(SqliteEventLogStorageWatchdog):
+    """Dagster's watcher of one run's event file, also woken when the WAL beside it changes: that is where a kept
+    connection's commits land until SQLite checkpoints them into the file."""
+
+    @property
+    def patterns(self) -> list[str]:
+        return [self._log_path, f"{self._log_path}-wal"]
+
+    def on_modified(self, event: FileSystemEvent) -> None:
+        self._process_log()
 
 
 class PooledSqliteStorage(DagsterSqliteStorage):

@@ -86,10 +86,10 @@ def test_a_district_sync_opens_a_handful_of_connections(world: PipelineWorld) ->
     assert len(opened) < 30, len(opened)
 
 
-def test_a_running_runs_events_reach_the_file_the_ui_watches(tmp_path: Path) -> None:
-    """The UI follows a running run by watching its event file; events written through kept-open connections
-    must reach that file, not only the WAL beside it."""
-    with pooled_instance(tmp_path) as writer, dagster_sqlite_instance(tmp_path) as reader:
+def test_the_ui_sees_a_running_runs_events_as_they_commit(tmp_path: Path) -> None:
+    """The UI follows a running run by watching its event file; commits through kept-open connections land in the
+    WAL beside it (no checkpoint per event), and the UI's watcher must wake on them."""
+    with pooled_instance(tmp_path) as writer, pooled_instance(tmp_path) as reader:
         run = a_run(writer)
         writer.report_engine_event("first", run)  # the run's file exists before the UI watches it
         seen: list[str] = []
@@ -108,6 +108,19 @@ def test_a_running_runs_events_reach_the_file_the_ui_watches(tmp_path: Path) -> 
         finally:
             reader.end_watch_event_logs(run.run_id, on_event)
     assert seen[-2:] == ["second", "third"]
+
+
+def test_a_runs_file_commits_without_waiting_for_the_disk_and_the_index_waits(tmp_path: Path) -> None:
+    with pooled_instance(tmp_path) as instance:
+        run = a_run(instance)
+        instance.report_engine_event("written", run)
+        storage = instance.event_log_storage
+        assert isinstance(storage, PooledSqliteEventLogStorage)
+        with storage.run_connection(run.run_id) as conn:
+            run_file = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+        with storage.index_connection() as conn:
+            index = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+    assert (run_file, index) == (1, 2)  # NORMAL, FULL
 
 
 def test_dagsters_own_sqlite_storage_reads_what_it_wrote(tmp_path: Path) -> None:
