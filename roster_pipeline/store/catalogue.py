@@ -31,7 +31,3 @@ ROSTER_TABLES: tuple[str, ...] = tuple(TABLE_SOURCES)
 # roster (or earlier derived) tables each is computed from.
 DERIVED_SOURCES: dict[str, tuple[str, ...]] = declared_sources("derived", "derived_views")
 DERIVED_TABLES: tuple[str, ...] = tuple(DERIVED_SOURCES)
-
-# The derived tables that are views joining several tables (sql/derived_views.sql): a count of one runs its joins,
-# so the roster asset counts them off the publish's path, beside its data checks.
-JOINED_VIEWS: tuple[str, ...] = tuple(declared_sources("derived_views"))

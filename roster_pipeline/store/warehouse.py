@@ -13,7 +13,7 @@ and derived tables, ops_log.py records what was applied, roster_schema.py create
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import duckdb
 
 from roster_pipeline.config.settings import Settings, scaled_size
-from roster_pipeline.store.catalogue import DERIVED_TABLES, JOINED_VIEWS, ROSTER_TABLES
+from roster_pipeline.store.catalogue import DERIVED_TABLES, ROSTER_TABLES
 from roster_pipeline.store.derived_tables import SchoolSettings, rebuild_derived, rebuild_links
 from roster_pipeline.store.district_publish import (
     PublishedElsewhere,
@@ -213,15 +213,12 @@ class RosterWarehouse:
         return report.evaluate(policy)
 
     def row_counts(self, con: duckdb.DuckDBPyConnection, district_id: str) -> dict[str, int]:
-        """The district's rows in each roster and derived table but the joined views (`joined_view_counts`)."""
-        tables = [table for table in (*ROSTER_TABLES, *DERIVED_TABLES) if table not in JOINED_VIEWS]
-        return count_rows(con, district_id, tables)
-
-    def joined_view_counts(self, district_id: str) -> dict[str, int]:
-        """The district's rows in each joined derived view, read from its work database after a publish (each
-        count runs the view's joins: 0.17 s for a 20,000-student district, so not on the publish's path)."""
-        with duckdb.connect(str(self.work_path(district_id)), read_only=True) as con:
-            return count_rows(con, district_id, JOINED_VIEWS)
+        """The district's rows in each roster and derived table (one statement: each costs more to plan than
+        to count a district's rows)."""
+        tables = (*ROSTER_TABLES, *DERIVED_TABLES)
+        counts = ", ".join(f"(SELECT count(*) FROM {table} WHERE district_id = $district)" for table in tables)
+        row = con.execute(f"SELECT {counts}", {"district": district_id}).fetchone()
+        return {table: int(row[i]) if row else 0 for i, table in enumerate(tables)}
 
     def work_path(self, district_id: str) -> Path:
         return self.paths.work_path(district_id)
@@ -288,14 +285,6 @@ def migrate_from_legacy(con: duckdb.DuckDBPyConnection, legacy: Path, district_i
     finally:
         con.execute("DETACH legacy")
     return copied
-
-
-def count_rows(con: duckdb.DuckDBPyConnection, district_id: str, tables: Sequence[str]) -> dict[str, int]:
-    """The district's rows in each of `tables` (one statement: each costs more to plan than to count a district's
-    rows)."""
-    counts = ", ".join(f"(SELECT count(*) FROM {table} WHERE district_id = $district)" for table in tables)
-    row = con.execute(f"SELECT {counts}", {"district": district_id}).fetchone()
-    return {table: int(row[i]) if row else 0 for i, table in enumerate(tables)}
 
 
 def _count(con: duckdb.DuckDBPyConnection, statement: str, params: dict[str, Any]) -> int:
