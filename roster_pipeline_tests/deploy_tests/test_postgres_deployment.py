@@ -243,18 +243,10 @@ class Analyst(threading.Thread):
         self.done = threading.Event()
 
     def run(self) -> None:
-        names = ", ".join(f"('{district_id}')" for district_id in DISTRICTS)
-        query = (
-            "SELECT d.id, "
-            "(SELECT count(*) FROM students s WHERE s.district_id = d.id), "
-            "(SELECT count(*) FROM guardian_student_links l WHERE l.district_id = d.id), "
-            "(SELECT count(*) FROM ops.publishes p WHERE p.district_id = d.id) "
-            f"FROM (VALUES {names}) d(id)"
-        )
         while not self.done.is_set():
             try:
                 with connect(self.settings) as con:
-                    rows = con.execute(query).fetchall()
+                    seen = districts_seen(con)
             except (FileNotFoundError, duckdb.Error) as error:
                 # No roster yet (no catalog, or one whose first commit has not landed): only before the first read.
                 if self.observations:
@@ -266,8 +258,70 @@ class Analyst(threading.Thread):
             except BaseException as error:
                 self.error = error
                 return
-            self.observations.append(Observation(time.time(), {row[0]: tuple(row[1:]) for row in rows}))
+            self.observations.append(Observation(time.time(), seen))
             self.done.wait(0.05)
+
+
+def districts_seen(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int]]:
+    """Each district's students, guardian links and publish records, in one query (so from one snapshot)."""
+    names = ", ".join(f"('{district_id}')" for district_id in DISTRICTS)
+    rows = con.execute(
+        "SELECT d.id, "
+        "(SELECT count(*) FROM students s WHERE s.district_id = d.id), "
+        "(SELECT count(*) FROM guardian_student_links l WHERE l.district_id = d.id), "
+        "(SELECT count(*) FROM ops.publishes p WHERE p.district_id = d.id) "
+        f"FROM (VALUES {names}) d(id)"
+    ).fetchall()
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+@dataclass
+class HeldRead:
+    inside_first: dict[str, tuple[int, int, int]]
+    inside_second: dict[str, tuple[int, int, int]]
+    outside: dict[str, tuple[int, int, int]]  # a fresh connection's read, between the two
+
+
+class SnapshotHolder(threading.Thread):
+    """An analyst who keeps one connection open for the whole night and reads twice in each transaction, 0.3 s
+    apart, with a fresh connection's read between the two: a publish that commits meanwhile shows outside the
+    transaction and must not show inside it."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(daemon=True, name="snapshot-holder")
+        self.settings = settings
+        self.reads: list[HeldRead] = []
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        con: duckdb.DuckDBPyConnection | None = None
+        try:
+            while not self.done.is_set():
+                try:
+                    con = con or connect(self.settings)
+                    con.execute("BEGIN TRANSACTION")
+                    first = districts_seen(con)
+                    self.done.wait(0.3)
+                    with connect(self.settings) as fresh:
+                        outside = districts_seen(fresh)
+                    second = districts_seen(con)
+                    con.execute("COMMIT")
+                except (FileNotFoundError, duckdb.Error) as error:
+                    if self.reads:  # the roster existed: a read must not fail now
+                        self.error = error
+                        return
+                    if con is not None:  # no roster yet: open again once it is there
+                        con.close()
+                        con = None
+                    self.done.wait(0.2)
+                    continue
+                self.reads.append(HeldRead(first, second, outside))
+        except BaseException as error:
+            self.error = error
+        finally:
+            if con is not None:
+                con.close()
 
 
 # -- the test ------------------------------------------------------------------------------------------------------
@@ -298,15 +352,17 @@ def test_three_districts_sync_at_once_through_the_daemon_on_postgresql(
             assert {r.dagster_run.status for r in instance.get_run_records(dg.RunsFilter(run_ids=run_ids))} == {
                 dg.DagsterRunStatus.QUEUED
             }
-            analyst = Analyst(settings)
+            analyst, holder = Analyst(settings), SnapshotHolder(settings)
             analyst.start()
+            holder.start()
             log = tmp_path / "daemon.log"
             try:
                 with daemon(env, log) as process:
                     records = wait_for_runs(instance, run_ids, process, log)
             finally:
-                analyst.done.set()
-                analyst.join(timeout=30)
+                for reader in (analyst, holder):
+                    reader.done.set()
+                    reader.join(timeout=30)
             renamed = rename_a_student(server.district(SECOND_WORKER_DISTRICT))
             second = second_worker_sync(instance, env, tmp_path)
 
@@ -390,6 +446,14 @@ def test_three_districts_sync_at_once_through_the_daemon_on_postgresql(
             assert seen in {(0, 0, 0), whole}, f"{district_id} at {observation.at}: {seen}, whole is {whole}"
     published = [sum(seen[2] for seen in o.districts.values()) for o in in_flight]
     assert any(0 < n < len(DISTRICTS) for n in published), f"no read between two districts' commits: {published}"
+    # ... and one connection held open all night read the same snapshot throughout each transaction, also while
+    # another district's publish committed (seen outside it, between its two reads).
+    assert holder.error is None, f"the held connection's read failed after the roster existed: {holder.error!r}"
+    assert all(read.inside_first == read.inside_second for read in holder.reads), [
+        read for read in holder.reads if read.inside_first != read.inside_second
+    ]
+    spanning = [read for read in holder.reads if read.outside != read.inside_first]
+    assert spanning, f"no commit landed inside any of the {len(holder.reads)} held transactions"
 
     # (7) The roster's catalog is in PostgreSQL: a DuckLake snapshot per publish at least, no SQLite catalog.
     with closing(postgres.connect("roster")) as pg, pg.cursor() as cursor:
