@@ -52,8 +52,8 @@ def apply_batch(con: duckdb.DuckDBPyConnection, table: str, batch: Batch) -> tup
     """Merge one batch into its state table; returns its active records, tombstones, duplicates and held
     (unconfirmed) tombstones."""
     if batch.records == 0 and not tombstones_unseen(batch):
-        # An empty delta (a nightly sync that found nothing changed): nothing to stage, and it may tombstone
-        # nothing, so its eight statements would change nothing. An empty full batch still runs them.
+        # An empty delta (a nightly sync that found nothing changed): nothing to read, and it may tombstone
+        # nothing, so its statements would change nothing. An empty full batch still runs them.
         return 0, 0, 0, 0
     params: dict[str, Any] = {
         "district": batch.district_id,
