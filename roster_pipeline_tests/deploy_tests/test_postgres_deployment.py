@@ -283,9 +283,9 @@ class HeldRead:
 
 
 class SnapshotHolder(threading.Thread):
-    """An analyst who keeps one connection open for the whole night and reads twice in each transaction, 0.3 s
-    apart, with a fresh connection's read between the two: a publish that commits meanwhile shows outside the
-    transaction and must not show inside it."""
+    """An analyst who keeps one connection open for the whole night and reads twice in each transaction. Between
+    the two it holds the transaction open until a fresh connection reads something else (or it is stopped): the
+    publish that committed meanwhile shows outside the transaction and must not show inside it."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(daemon=True, name="snapshot-holder")
@@ -301,10 +301,10 @@ class SnapshotHolder(threading.Thread):
                 try:
                     con = con or connect(self.settings)
                     con.execute("BEGIN TRANSACTION")
-                    first = districts_seen(con)
-                    self.done.wait(0.3)
-                    with connect(self.settings) as fresh:
-                        outside = districts_seen(fresh)
+                    first = outside = districts_seen(con)
+                    while outside == first and not self.done.wait(0.2):
+                        with connect(self.settings) as fresh:
+                            outside = districts_seen(fresh)
                     second = districts_seen(con)
                     con.execute("COMMIT")
                 except (FileNotFoundError, duckdb.Error) as error:
@@ -357,14 +357,18 @@ def test_three_districts_sync_at_once_through_the_daemon_on_postgresql(
             holder.start()
             log = tmp_path / "daemon.log"
             try:
-                with daemon(env, log) as process:
-                    records = wait_for_runs(instance, run_ids, process, log)
+                try:
+                    with daemon(env, log) as process:
+                        records = wait_for_runs(instance, run_ids, process, log)
+                finally:
+                    analyst.done.set()
+                    analyst.join(timeout=30)
+                renamed = rename_a_student(server.district(SECOND_WORKER_DISTRICT))
+                # The holder reads on: the second worker's publish commits after all it has seen so far.
+                second = second_worker_sync(instance, env, tmp_path)
             finally:
-                for reader in (analyst, holder):
-                    reader.done.set()
-                    reader.join(timeout=30)
-            renamed = rename_a_student(server.district(SECOND_WORKER_DISTRICT))
-            second = second_worker_sync(instance, env, tmp_path)
+                holder.done.set()
+                holder.join(timeout=30)
 
     failed = {r.dagster_run.tags["roster/district"]: r.dagster_run.status.value for r in records}
     assert set(failed.values()) == {"SUCCESS"}, f"runs: {failed}; daemon log in {log}"
