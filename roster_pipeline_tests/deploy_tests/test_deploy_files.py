@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import dagster as dg
 import pytest
 import yaml
 from dagster._cli.code_server import start_command
@@ -237,13 +238,30 @@ def test_helm_values_use_an_external_postgresql_whose_password_is_an_existing_se
     assert values["postgresql"]["postgresqlPassword"] == ""
 
 
-def test_helm_run_coordinator_limits_equal_the_repositorys_dagster_yaml() -> None:
+def test_helm_concurrency_equals_the_repositorys_dagster_yaml() -> None:
+    concurrency = helm_values()["concurrency"]
+    repo = load(REPO_INSTANCE)["concurrency"]
+
+    assert concurrency["enabled"] is True
+    assert concurrency["pools"] == {"defaultLimit": repo["pools"]["default_limit"]}
+    assert concurrency["runs"]["maxConcurrentRuns"] == repo["runs"]["max_concurrent_runs"]
+    assert concurrency["runs"]["tagConcurrencyLimits"] == repo["runs"]["tag_concurrency_limits"]
+
+
+def test_helm_run_coordinator_sets_no_limit_and_dequeues_as_the_repositorys_dagster_yaml() -> None:
     coordinator = helm_values()["dagsterDaemon"]["runCoordinator"]
     queued = coordinator["config"]["queuedRunCoordinator"]
+    repo = load(REPO_INSTANCE)["run_coordinator"]["config"]
 
     assert (coordinator["enabled"], coordinator["type"]) == (True, "QueuedRunCoordinator")
-    assert queued["maxConcurrentRuns"] == repo_run_limits()["max_concurrent_runs"]
-    assert queued["tagConcurrencyLimits"] == repo_run_limits()["tag_concurrency_limits"]
+    assert queued["maxConcurrentRuns"] is None and queued["tagConcurrencyLimits"] == []
+    assert queued["blockOpConcurrencyLimitedRuns"] is None  # drops the chart's default, whatever it is
+    dequeue = {
+        "dequeue_interval_seconds": queued["dequeueIntervalSeconds"],
+        "dequeue_use_threads": queued["dequeueUseThreads"],
+        "dequeue_num_workers": queued["dequeueNumWorkers"],
+    }
+    assert dequeue == repo
 
 
 def test_helm_run_monitoring_is_enabled_and_frees_slots() -> None:
@@ -348,20 +366,21 @@ def test_schema_check_catches_a_misspelt_helm_key() -> None:
     ]
 
 
+class ChartRefuses(Exception):
+    """The chart's `fail`: `helm template` stops with this message."""
+
+
 def chart_instance_config(values: dict[str, Any]) -> dict[str, Any]:
-    """The parts of dagster.yaml the chart renders from these values (helm/dagster/templates/configmap-instance.yaml
-    and helpers/instance/_run-coordinator.tpl, _concurrency.tpl): what Dagster will be asked to load."""
+    """The parts of dagster.yaml the chart (1.13) renders from these values: templates/configmap-instance.yaml and
+    helpers/instance/_run-coordinator.tpl and _concurrency.tpl, transcribed. A null value is absent (Helm drops a
+    key set to null from the chart's defaults)."""
     daemon = values["dagsterDaemon"]
-    queued = daemon["runCoordinator"]["config"]["queuedRunCoordinator"]
     monitoring = daemon["runMonitoring"]
     config: dict[str, Any] = {
         "run_coordinator": {
             "module": "dagster.core.run_coordinator",
             "class": "QueuedRunCoordinator",
-            "config": {
-                "max_concurrent_runs": queued.get("maxConcurrentRuns", -1),
-                "tag_concurrency_limits": queued["tagConcurrencyLimits"],
-            },
+            "config": chart_queued_coordinator(values),
         },
         "run_monitoring": {
             "enabled": monitoring["enabled"],
@@ -373,24 +392,83 @@ def chart_instance_config(values: dict[str, Any]) -> dict[str, Any]:
         },
         "telemetry": {"enabled": values["telemetry"]["enabled"]},
     }
-    pools = values.get("concurrency", {}).get("pools", {})
-    if values.get("concurrency", {}).get("enabled") and pools:
-        config["concurrency"] = {"pools": {"default_limit": pools["defaultLimit"]}}
+    if values.get("concurrency", {}).get("enabled"):
+        config["concurrency"] = chart_concurrency(values)
     return config
+
+
+def chart_queued_coordinator(values: dict[str, Any]) -> dict[str, Any]:
+    """_run-coordinator.tpl: with `concurrency.enabled`, a limit left unset is not rendered (dagster#33274)."""
+    queued = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
+    enabled = values.get("concurrency", {}).get("enabled", False)
+    config: dict[str, Any] = {}
+    if not enabled or queued.get("maxConcurrentRuns") is not None:
+        config["max_concurrent_runs"] = -1 if queued.get("maxConcurrentRuns") is None else queued["maxConcurrentRuns"]
+    if queued.get("tagConcurrencyLimits"):
+        config["tag_concurrency_limits"] = queued["tagConcurrencyLimits"]
+    for key, field in (
+        ("dequeueIntervalSeconds", "dequeue_interval_seconds"),
+        ("dequeueUseThreads", "dequeue_use_threads"),
+        ("dequeueNumWorkers", "dequeue_num_workers"),
+    ):
+        if queued.get(key):
+            config[field] = queued[key]
+    if block := queued.get("blockOpConcurrencyLimitedRuns"):
+        config["block_op_concurrency_limited_runs"] = {
+            "enabled": block["enabled"],
+            "op_concurrency_slot_buffer": block["opConcurrencySlotBuffer"],
+        }
+    return config
+
+
+def chart_concurrency(values: dict[str, Any]) -> dict[str, Any]:
+    """_concurrency.tpl: the `concurrency` block, refused where the run coordinator sets the same limit."""
+    pools, runs = values["concurrency"].get("pools", {}), values["concurrency"].get("runs", {})
+    queued = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
+    if runs.get("maxConcurrentRuns") is not None and queued.get("maxConcurrentRuns") is not None:
+        raise ChartRefuses("Cannot set both concurrency.runs.maxConcurrentRuns and ...queued.maxConcurrentRuns")
+    if runs.get("tagConcurrencyLimits") and queued.get("tagConcurrencyLimits"):
+        raise ChartRefuses("Cannot set both concurrency.runs.tagConcurrencyLimits and ...tagConcurrencyLimits")
+    rendered: dict[str, Any] = {}
+    if pools.get("defaultLimit") is not None:
+        rendered["pools"] = {"default_limit": pools["defaultLimit"]}
+    if runs.get("maxConcurrentRuns") is not None or runs.get("tagConcurrencyLimits"):
+        rendered["runs"] = {
+            "max_concurrent_runs": runs["maxConcurrentRuns"],
+            "tag_concurrency_limits": runs["tagConcurrencyLimits"],
+        }
+    return rendered
 
 
 def test_instance_config_the_chart_renders_from_our_values_validates(tmp_path: Path) -> None:
     config = validated_instance(chart_instance_config(helm_values()), tmp_path)
+    repo = validated_instance(REPO_INSTANCE, tmp_path)
 
-    assert config["run_coordinator"]["config"]["tag_concurrency_limits"] == repo_run_limits()["tag_concurrency_limits"]
+    assert config["concurrency"] == repo["concurrency"]  # the runs' limits and the `roster_duckdb` pool's
+    assert config["run_coordinator"]["config"] == repo["run_coordinator"]["config"]
     assert config["run_monitoring"]["enabled"] is True
 
 
-def test_a_pool_limit_beside_the_run_coordinators_limits_is_refused_by_dagster(tmp_path: Path) -> None:
-    """Why values.yaml sets the `roster_duckdb` pool limit with `dagster instance concurrency set`, not in values."""
-    values = helm_values()
-    values["concurrency"] = {"enabled": True, "pools": {"defaultLimit": 4}}
+def test_the_pool_limit_reaches_the_instance_the_chart_configures(tmp_path: Path) -> None:
+    validated_instance(chart_instance_config(helm_values()), tmp_path)
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    try:
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 4
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 6
+    finally:
+        instance.dispose()
 
+
+def test_a_limit_left_on_the_run_coordinator_is_refused_by_the_chart_or_by_dagster(tmp_path: Path) -> None:
+    """Why the coordinator's limits and its op-blocking section are null in our values."""
+    values = helm_values()
+    values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]["maxConcurrentRuns"] = 6
+    with pytest.raises(ChartRefuses, match="maxConcurrentRuns"):
+        chart_instance_config(values)
+
+    values = helm_values()
+    block = {"enabled": False, "opConcurrencySlotBuffer": 0}
+    values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]["blockOpConcurrencyLimitedRuns"] = block
     with pytest.raises(DagsterInvalidConfigError, match="incompatible with the `concurrency > runs` config"):
         validated_instance(chart_instance_config(values), tmp_path)
 
