@@ -21,9 +21,9 @@ from roster_pipeline.defs.resources import RosterSettings
 from roster_pipeline.defs.run_recovery import HOST_TAG, PID_TAG
 from roster_pipeline.sandbox.generator import SyntheticDistrict
 from roster_pipeline.sandbox.server import DistrictAuth, SandboxServer
+from roster_pipeline.store.catalogue import DERIVED_TABLES, ROSTER_TABLES
 from roster_pipeline.store.lakehouse import connect
 from roster_pipeline.store.process_owners import machine
-from roster_pipeline.store.warehouse import DERIVED_TABLES, ROSTER_TABLES
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Polars' allocator is tuned before Polars loads, wherever the pipeline runs, unless the operator tuned it."""
+"""The allocators are tuned before anything allocates much, wherever the pipeline runs, unless the operator tuned them:
+Polars' jemalloc before Polars loads, and glibc's malloc so that freed large blocks leave the process."""
 
 from __future__ import annotations
 
@@ -31,3 +32,39 @@ def test_the_pipeline_tunes_polars_allocator_before_polars_is_imported():
 def test_an_operators_own_allocator_options_are_kept():
     options = allocator_options({**os.environ, "_RJEM_MALLOC_CONF": "narenas:4"})
     assert options.endswith(",narenas:4") and POLARS_MALLOC_CONF not in options
+
+
+# Frees 200 blocks of 512 KiB allocated between small live blocks (glibc's heap cannot give those back) after a
+# 1 MiB block was freed (which raises glibc's default mmap threshold above 512 KiB); prints how many MiB stayed.
+FREED_LARGE_BLOCKS = """
+import os, sys
+if sys.argv[1] == "pipeline":
+    import roster_pipeline
+def resident():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+first = bytearray(1 << 20)
+del first
+before = resident()
+blocks, live = [], []
+for _ in range(200):
+    blocks.append(bytearray(512 * 1024))
+    live.append(bytearray(1024))
+del blocks
+print((resident() - before) >> 20)
+"""
+
+
+def mib_kept_after_freeing(env: dict[str, str], *, pipeline: bool) -> int:
+    args = [sys.executable, "-c", FREED_LARGE_BLOCKS, "pipeline" if pipeline else "bare"]
+    return int(subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout)
+
+
+def test_large_blocks_a_loaded_pipeline_frees_leave_the_process():
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MALLOC_")}
+    assert mib_kept_after_freeing(env, pipeline=True) < 10
+    assert mib_kept_after_freeing(env, pipeline=False) > 50  # glibc's default keeps them
+
+
+def test_an_operators_own_glibc_malloc_options_are_kept():
+    env = {**os.environ, "MALLOC_ARENA_MAX": "4"}
+    assert mib_kept_after_freeing(env, pipeline=True) > 50

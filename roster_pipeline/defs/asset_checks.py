@@ -1,22 +1,19 @@
 """Asset checks on the roster: integrity, duplicates, school coverage, and per-district freshness.
 
-The data checks run in the roster multi-asset's step right after a district is published, so each result
-belongs to that district's run (Dagster's partitioned asset checks are still a preview feature). They read what
-was published, read-only, and report a count and sample sourcedIds.
+The data checks run in the roster multi-asset's step as a district is published, so each result belongs to that
+district's run (Dagster's partitioned asset checks are still a preview feature). The publish reads them from the
+rows it commits (store/district_reads.py); here each is named, graded and reported with a count and sample
+sourcedIds.
 """
 
 from dataclasses import dataclass
 
 import dagster as dg
-import duckdb
 
-from roster_pipeline.config.settings import Settings
 from roster_pipeline.defs.asset_keys import roster_asset_key
 from roster_pipeline.defs.resources import RosterSettings
+from roster_pipeline.store.district_reads import CheckFinding
 from roster_pipeline.store.freshness import stale_districts
-from roster_pipeline.store.sql_files import load_sql
-
-CHECKS_SQL = load_sql("checks")
 
 
 @dataclass(frozen=True)
@@ -90,11 +87,9 @@ DATA_CHECKS = (
 )
 
 
-def run_data_check(con: duckdb.DuckDBPyConnection, check: DataCheck, district_id: str) -> dg.AssetCheckResult:
-    """Evaluate one data check for a district on a connection to the roster."""
-    row = con.execute(CHECKS_SQL[check.name], {"district": district_id}).fetchone()
-    problems = int(row[0]) if row and row[0] is not None else 0
-    samples = [str(s) for s in (row[1] or [])] if row else []
+def data_check_result(check: DataCheck, finding: CheckFinding, district_id: str) -> dg.AssetCheckResult:
+    """One data check's result for a district, from its finding."""
+    problems, samples = finding.problems, list(finding.samples)
     description = None
     if problems:
         shown = ", ".join(samples[:3]) + (", …" if len(samples) > 3 else "")
@@ -115,13 +110,9 @@ DATA_CHECK_SPECS = [
 ]
 
 
-def evaluate_data_checks(paths: Settings, district_id: str) -> list[dg.AssetCheckResult]:
-    """Every data check for one district, right after its publish (the roster multi-asset yields them).
-
-    They read the district's work database, whose rows are exactly what the publish just committed to the roster
-    (and read a tenth of the time the same queries take on the DuckLake's files)."""
-    with duckdb.connect(str(paths.work_path(district_id)), read_only=True) as con:
-        return [run_data_check(con, check, district_id) for check in DATA_CHECKS]
+def data_check_results(findings: dict[str, CheckFinding], district_id: str) -> list[dg.AssetCheckResult]:
+    """Every data check's result for one district's publish (the roster multi-asset yields them)."""
+    return [data_check_result(check, findings[check.name], district_id) for check in DATA_CHECKS]
 
 
 @dg.asset_check(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from roster_pipeline.store.district_reads import CheckFinding
 from roster_pipeline.store.guard import GuardReport
 from roster_pipeline.store.lake import Batch
 
@@ -24,6 +25,8 @@ class PublishResult:
     district_id: str
     endpoints: dict[str, EndpointPublish] = field(default_factory=dict)
     row_counts: dict[str, int] = field(default_factory=dict)
+    # Each data check's finding on the rows published (district_reads.py, checks.sql), by check name.
+    check_findings: dict[str, CheckFinding] = field(default_factory=dict)
     runs_imported: int = 0
     malformed: int = 0
     guard: GuardReport = field(default_factory=GuardReport)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
@@ -23,13 +24,14 @@ from typing import Any, TypeVar
 import duckdb
 
 from roster_pipeline.config.settings import Settings, scaled_size
-from roster_pipeline.store.catalogue import DERIVED_TABLES, ROSTER_TABLES
 from roster_pipeline.store.derived_tables import SchoolSettings, rebuild_derived, rebuild_links
 from roster_pipeline.store.district_publish import (
+    Baseline,
     PublishedElsewhere,
     current_database,
     publish_district_rows,
 )
+from roster_pipeline.store.district_reads import read_district
 from roster_pipeline.store.guard import (
     DistrictQuarantined,
     GuardPolicy,
@@ -143,7 +145,7 @@ class RosterWarehouse:
         memory = MemoryLimit(con, self.paths.work_memory_limit)
         if not self.work_is_a_cache:
             result = memory.enough(lambda: self._merge(con, district_id, schools, guard))
-            memory.enough(lambda: publish_district_rows(con, self.paths, district_id))
+            self._publish(con, result, memory)
             result.memory_limit_raised_to = memory.raised
             return result
         for attempt in range(1, PUBLISH_ATTEMPTS + 1):
@@ -151,7 +153,7 @@ class RosterWarehouse:
             result = memory.enough(lambda: self._merge(con, district_id, schools, guard))
             result.restored_rows = restored
             try:
-                memory.enough(partial(publish_district_rows, con, self.paths, district_id, based_on=baseline))
+                self._publish(con, result, memory, based_on=baseline)
                 result.memory_limit_raised_to = memory.raised
                 return result
             except PublishedElsewhere:
@@ -190,9 +192,28 @@ class RosterWarehouse:
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        result.row_counts = self.row_counts(con, district_id)
         result.superseded = superseded_batches(con, self.lake, district_id)
         return result
+
+    def _publish(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        result: PublishResult,
+        memory: MemoryLimit,
+        based_on: Baseline | None = None,
+    ) -> None:
+        """Commit the merged district to the roster while a second cursor reads its row counts and data checks back
+        from the work database the merge committed (district_reads.py): DuckDB releases the GIL, so the commit and
+        the reads use both cores. Reads that ran out of memory beside the commit are read again on their own."""
+        district_id = result.district_id
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="district-reads") as pool:
+            reads = pool.submit(read_district, con, district_id)
+            memory.enough(partial(publish_district_rows, con, self.paths, district_id, based_on=based_on))
+            try:
+                read = reads.result()
+            except duckdb.OutOfMemoryException:
+                read = memory.enough(partial(read_district, con, district_id))
+        result.row_counts, result.check_findings = read.row_counts, read.findings
 
     def _evaluate_guard(
         self, con: duckdb.DuckDBPyConnection, district_id: str, result: PublishResult, policy: GuardPolicy
@@ -211,14 +232,6 @@ class RosterWarehouse:
             enrollments_changed=changed,
         )
         return report.evaluate(policy)
-
-    def row_counts(self, con: duckdb.DuckDBPyConnection, district_id: str) -> dict[str, int]:
-        """The district's rows in each roster and derived table (one statement: each costs more to plan than
-        to count a district's rows)."""
-        tables = (*ROSTER_TABLES, *DERIVED_TABLES)
-        counts = ", ".join(f"(SELECT count(*) FROM {table} WHERE district_id = $district)" for table in tables)
-        row = con.execute(f"SELECT {counts}", {"district": district_id}).fetchone()
-        return {table: int(row[i]) if row else 0 for i, table in enumerate(tables)}
 
     def work_path(self, district_id: str) -> Path:
         return self.paths.work_path(district_id)
