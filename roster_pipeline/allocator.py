@@ -15,8 +15,9 @@ and an operator's own `_RJEM_MALLOC_CONF` is kept as it is.
 glibc serves a block above its mmap threshold with a mapping of its own, returned whole when freed; but the
 threshold starts at 128 KiB and rises to the largest block freed so far. After the first response body or DuckDB
 buffer (256 KiB) is freed, such blocks come from the heap instead, where what is freed between live blocks stays
-resident. A fixed threshold keeps them mapped: a 20,000-student district's run peaked ~20 MB lower, no slower
-(bench/large_district.py, docs/scaling.md). An operator's own `MALLOC_*` settings are kept as they are.
+resident. Fixed thresholds keep them mapped and give the heap's free top back: a 20,000-student district's run
+peaked ~20 MB lower, no slower (bench/large_district.py, docs/scaling.md). An operator's own `MALLOC_*` settings
+are kept as they are.
 """
 
 from __future__ import annotations
@@ -26,18 +27,22 @@ import os
 
 POLARS_MALLOC_CONF = "narenas:1,tcache:false,muzzy_decay_ms:0"
 GLIBC_MMAP_THRESHOLD = 128 * 1024
-_M_MMAP_THRESHOLD = -3  # mallopt's parameter (malloc.h)
+_M_MMAP_THRESHOLD = -3  # mallopt's parameters (malloc.h)
+_M_TRIM_THRESHOLD = -1
 
 
 def tune_glibc_malloc() -> bool:
-    """Fix glibc's mmap threshold, unless the operator set glibc's malloc options or this is not glibc."""
+    """Fix glibc's mmap and trim thresholds, unless the operator set glibc's malloc options or this is not glibc."""
     if any(name.startswith("MALLOC_") for name in os.environ):
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, GLIBC_MMAP_THRESHOLD))
+    # Both, since a process that freed a large block before this ran had both raised (the trim threshold to twice
+    # the mmap threshold): the heap's free top would otherwise stay resident up to that much.
+    fixed = mallopt(_M_MMAP_THRESHOLD, GLIBC_MMAP_THRESHOLD) and mallopt(_M_TRIM_THRESHOLD, 2 * GLIBC_MMAP_THRESHOLD)
+    return bool(fixed)
 
 
 os.environ.setdefault("_RJEM_MALLOC_CONF", POLARS_MALLOC_CONF)

@@ -34,16 +34,17 @@ def test_an_operators_own_allocator_options_are_kept():
     assert options.endswith(",narenas:4") and POLARS_MALLOC_CONF not in options
 
 
-# Frees 200 blocks of 512 KiB allocated between small live blocks (glibc's heap cannot give those back) after a
-# 1 MiB block was freed (which raises glibc's default mmap threshold above 512 KiB); prints how many MiB stayed.
+# Frees 200 blocks of 512 KiB allocated between small live blocks (glibc's heap cannot give those back) in a
+# process that freed a 1 MiB block before it loaded the pipeline (as one that imported Dagster first has: that
+# raises glibc's default mmap threshold above 512 KiB); prints how many MiB stayed resident.
 FREED_LARGE_BLOCKS = """
 import os, sys
+first = bytearray(1 << 20)
+del first
 if sys.argv[1] == "pipeline":
     import roster_pipeline
 def resident():
     return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-first = bytearray(1 << 20)
-del first
 before = resident()
 blocks, live = [], []
 for _ in range(200):
