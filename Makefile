@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(PY) bench/run_concurrency.py
 	$(PY) bench/large_district.py
 	$(PY) bench/lake_storage.py
+	$(PY) bench/catalog_commits.py
 	$(PY) bench/fleet.py --districts 40 --students 1000 --large 0
 
 clean:
