@@ -27,6 +27,8 @@ class PublishResult:
     row_counts: dict[str, int] = field(default_factory=dict)
     # Each data check's finding on the rows published (district_reads.py, checks.sql), by check name.
     check_findings: dict[str, CheckFinding] = field(default_factory=dict)
+    # Why reading the counts and checks back failed after the roster's commit (warehouse.ReadsFailed), if it did.
+    reads_failed: Exception | None = None
     runs_imported: int = 0
     malformed: int = 0
     guard: GuardReport = field(default_factory=GuardReport)

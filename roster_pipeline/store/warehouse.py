@@ -98,6 +98,10 @@ class MemoryLimit:
             return step()
 
 
+class ReadsFailed(RuntimeError):
+    """The roster took a district's rows, but its row counts or data checks could not be read back."""
+
+
 class RosterWarehouse:
     """Owns the districts' work databases and publishes them into the roster (a DuckLake) under a data folder."""
 
@@ -112,7 +116,8 @@ class RosterWarehouse:
         """Apply the district's unapplied batches and rebuild its derived tables in one transaction, then publish
         the district's rows to the roster. ``schools`` carries the registry's school section (default: all enabled).
 
-        Raises DistrictQuarantined (after rolling back) when the mass-deletion guard trips.
+        Raises DistrictQuarantined (after rolling back) when the mass-deletion guard trips, and ReadsFailed when the
+        roster took the district's rows but its row counts or data checks could not be read back.
         """
         guard = guard or GuardPolicy()
         if release_requested(self.lake, district_id):
@@ -129,6 +134,11 @@ class RosterWarehouse:
             # drop what the newest applied full batch supersedes, so the lake does not grow forever.
             result.pruned = self.lake.prune(result.superseded)
         clear_after_publish(self.lake, district_id)
+        if result.reads_failed is not None:  # only now: the publish's bookkeeping is done, a release used up
+            raise ReadsFailed(
+                f"district '{district_id}': published, but reading back its row counts and data checks failed: "
+                f"{result.reads_failed}"
+            ) from result.reads_failed
         return result
 
     @property
@@ -210,9 +220,13 @@ class RosterWarehouse:
             reads = pool.submit(read_district, con, district_id)
             memory.enough(partial(publish_district_rows, con, self.paths, district_id, based_on=based_on))
             try:
-                read = reads.result()
-            except duckdb.OutOfMemoryException:
-                read = memory.enough(partial(read_district, con, district_id))
+                try:
+                    read = reads.result()
+                except duckdb.OutOfMemoryException:
+                    read = memory.enough(partial(read_district, con, district_id))
+            except Exception as error:  # the roster has the rows: publish_district finishes, then says so
+                result.reads_failed = error
+                return
         result.row_counts, result.check_findings = read.row_counts, read.findings
 
     def _evaluate_guard(

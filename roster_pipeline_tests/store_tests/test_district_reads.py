@@ -13,9 +13,10 @@ import pytest
 from roster_pipeline.oneroster.flatten import flatten_records
 from roster_pipeline.store import warehouse as warehouse_module
 from roster_pipeline.store.district_reads import CheckFinding, check_findings, read_district
+from roster_pipeline.store.guard import release_requested, request_release
 from roster_pipeline.store.lake import Lake
 from roster_pipeline.store.lakehouse import connect
-from roster_pipeline.store.warehouse import RosterWarehouse
+from roster_pipeline.store.warehouse import ReadsFailed, RosterWarehouse
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
 WHEN = T0.isoformat().replace("+00:00", "Z")
@@ -101,3 +102,21 @@ def test_reads_that_ran_out_of_memory_beside_the_commit_are_read_again_on_their_
     assert len(attempts) == 2 and attempts[1] == threading.current_thread().name  # again, after the commit
     assert result.row_counts["students"] == 3
     assert result.check_findings["agents_reference_users"].problems == 1
+
+
+def test_reads_that_fail_after_the_roster_commit_still_let_the_publish_use_up_a_release(warehouse, monkeypatch):
+    """The roster has the rows: the release an engineer gave is used up and the step fails saying what happened,
+    so the next publish is guarded again."""
+    request_release(warehouse.lake, "oak", by="test")
+
+    def unreadable(con, district_id):
+        raise duckdb.CatalogException("Catalog Error: Table with name students does not exist! (fault injected)")
+
+    monkeypatch.setattr(warehouse_module, "read_district", unreadable)
+    with pytest.raises(ReadsFailed, match="district 'oak': published, but reading back its row counts") as failed:
+        warehouse.publish_district("oak")
+
+    assert isinstance(failed.value.__cause__, duckdb.CatalogException)
+    assert not release_requested(warehouse.lake, "oak")
+    with connect(warehouse.paths) as roster:
+        assert roster.execute("SELECT count(*) FROM students WHERE district_id = 'oak'").fetchone() == (3,)
