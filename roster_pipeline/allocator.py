@@ -16,14 +16,15 @@ glibc serves a block above its mmap threshold with a mapping of its own, returne
 threshold starts at 128 KiB and rises to the largest block freed so far. After the first response body or DuckDB
 buffer (256 KiB) is freed, such blocks come from the heap instead, where what is freed between live blocks stays
 resident. Fixed thresholds keep them mapped and give the heap's free top back: a 20,000-student district's run
-peaked ~20 MB lower, no slower (bench/large_district.py, docs/scaling.md). An operator's own `MALLOC_*` settings
-are kept as they are.
+peaked ~20 MB lower, no slower (bench/large_district.py, docs/scaling.md). An operator's own thresholds are kept
+as they are.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import platform
 
 POLARS_MALLOC_CONF = "narenas:1,tcache:false,muzzy_decay_ms:0"
 GLIBC_MMAP_THRESHOLD = 128 * 1024
@@ -32,17 +33,23 @@ _M_TRIM_THRESHOLD = -1
 
 
 def tune_glibc_malloc() -> bool:
-    """Fix glibc's mmap and trim thresholds, unless the operator set glibc's malloc options or this is not glibc."""
-    if any(name.startswith("MALLOC_") for name in os.environ):
+    """Fix glibc's mmap and trim thresholds, unless this is not glibc or the operator set either threshold (with
+    `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_` or a `glibc.malloc` tunable)."""
+    if platform.libc_ver()[0] != "glibc" or _operator_tuned():
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):
         return False
     # Both, since a process that freed a large block before this ran had both raised (the trim threshold to twice
     # the mmap threshold): the heap's free top would otherwise stay resident up to that much.
     fixed = mallopt(_M_MMAP_THRESHOLD, GLIBC_MMAP_THRESHOLD) and mallopt(_M_TRIM_THRESHOLD, 2 * GLIBC_MMAP_THRESHOLD)
     return bool(fixed)
+
+
+def _operator_tuned() -> bool:
+    named = {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"} & set(os.environ)
+    return bool(named) or "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", "")
 
 
 os.environ.setdefault("_RJEM_MALLOC_CONF", POLARS_MALLOC_CONF)

@@ -4,8 +4,11 @@ Polars' jemalloc before Polars loads, and glibc's malloc so that freed large blo
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
+
+import pytest
 
 from roster_pipeline.allocator import POLARS_MALLOC_CONF
 
@@ -60,12 +63,26 @@ def mib_kept_after_freeing(env: dict[str, str], *, pipeline: bool) -> int:
     return int(subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout)
 
 
+GLIBC = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc is what is tuned")
+UNTUNED = {key: value for key, value in os.environ.items() if not key.startswith("MALLOC_") and key != "GLIBC_TUNABLES"}
+
+
+@GLIBC
 def test_large_blocks_a_loaded_pipeline_frees_leave_the_process():
-    env = {key: value for key, value in os.environ.items() if not key.startswith("MALLOC_")}
-    assert mib_kept_after_freeing(env, pipeline=True) < 10
-    assert mib_kept_after_freeing(env, pipeline=False) > 50  # glibc's default keeps them
+    assert mib_kept_after_freeing(UNTUNED, pipeline=True) < 10
+    assert mib_kept_after_freeing(UNTUNED, pipeline=False) > 50  # glibc's default keeps them
 
 
-def test_an_operators_own_glibc_malloc_options_are_kept():
-    env = {**os.environ, "MALLOC_ARENA_MAX": "4"}
-    assert mib_kept_after_freeing(env, pipeline=True) > 50
+@GLIBC
+@pytest.mark.parametrize(
+    "setting",
+    [{"MALLOC_MMAP_THRESHOLD_": "4194304"}, {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=4194304"}],
+    ids=["environment variable", "tunable"],
+)
+def test_an_operators_own_glibc_threshold_is_kept(setting):
+    assert mib_kept_after_freeing({**UNTUNED, **setting}, pipeline=True) > 50  # 512 KiB blocks stay below 4 MiB
+
+
+@GLIBC
+def test_other_glibc_malloc_settings_leave_the_thresholds_to_the_pipeline():
+    assert mib_kept_after_freeing({**UNTUNED, "MALLOC_ARENA_MAX": "2"}, pipeline=True) < 10

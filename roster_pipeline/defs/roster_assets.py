@@ -14,6 +14,7 @@ from roster_pipeline.store.catalogue import DERIVED_SOURCES, DERIVED_TABLES, ROS
 from roster_pipeline.store.derived_tables import SchoolSettings
 from roster_pipeline.store.guard import DistrictQuarantined, GuardPolicy, GuardReport
 from roster_pipeline.store.publish_result import EndpointPublish, PublishResult
+from roster_pipeline.store.warehouse import ReadsFailed
 
 ROSTER_POOL = "roster_duckdb"
 
@@ -84,8 +85,10 @@ def roster_tables(context: dg.AssetExecutionContext, settings: RosterSettings):
     """Apply the district's landed batches to its DuckDB work state in one transaction, then publish the district's
     rows to the roster (a DuckLake) in one commit.
 
-    All tables of a district change together; a failed run leaves the published roster as it was. Only this asset
-    writes the roster. It runs in the `roster_duckdb` pool; districts publish in parallel up to the pool's limit.
+    All tables of a district change together; a failed run leaves the published roster as it was, unless only
+    reading the row counts and data checks back failed after the roster took the rows (the failure says so). Only
+    this asset writes the roster. It runs in the `roster_duckdb` pool; districts publish in parallel up to the
+    pool's limit.
     """
     with relaxed_gc():
         yield from publish_roster(context, settings)
@@ -109,6 +112,8 @@ def publish_roster(
     except DistrictQuarantined as quarantined:
         yield guard_result(quarantined.report, district_id, released=False)
         raise dg.Failure(description=str(quarantined), metadata=quarantined.report.metadata()) from None
+    except ReadsFailed as failed:
+        raise dg.Failure(description=str(failed)) from failed
     if result.restored_rows:
         context.log.info(f"{district_id}: started from the roster's last publish ({result.restored_rows} rows)")
     if result.leftover_spill_removed:
@@ -118,8 +123,8 @@ def publish_roster(
         )
     if result.memory_limit_raised_to:
         context.log.warning(
-            f"{district_id}: the merge outgrew ROSTER_WORK_MEMORY_LIMIT={settings.paths.work_memory_limit} and ran "
-            f"again under {result.memory_limit_raised_to}; raise the limit if this district does it every night"
+            f"{district_id}: the merge or publish outgrew ROSTER_WORK_MEMORY_LIMIT={settings.paths.work_memory_limit} "
+            f"and ran again under {result.memory_limit_raised_to}; raise the limit if this district does it every night"
         )
     if applied := applied_summary(result.endpoints):
         context.log.info(f"{district_id}: applied {applied}")  # one line (one stored event) for the step

@@ -3,7 +3,9 @@
 The work database holds exactly the rows the publish commits to the roster, so both are read there, on a cursor of
 the publish's own connection (its buffers still warm), while that connection writes the roster: the second core
 reads while the first commits. The data checks' queries are the blocks of ``sql/checks.sql``; the Dagster layer
-names and grades them (defs/asset_checks.py).
+names and grades them (defs/asset_checks.py). Every query here names only the work database's own tables: the
+publish attaches and detaches the roster on the same DuckDB instance meanwhile, and a query over all catalogs (such
+as ``duckdb_tables()``) can fail while it does.
 """
 
 from __future__ import annotations

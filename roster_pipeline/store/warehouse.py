@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import fcntl
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
@@ -80,9 +80,9 @@ PUBLISH_LOCK_POLL_S = 0.05
 class MemoryLimit:
     """The work connection's DuckDB memory limit, raised once when a step outgrows it.
 
-    Restoring from the roster, the merge and the publish each roll back when DuckDB runs out of memory, so such a
-    step is run again under MEMORY_RETRY_FACTOR times the limit (``raised`` names it), and the rest of the publish
-    keeps that limit."""
+    Restoring from the roster, the merge, the roster's commit and the reads beside it each roll back (or only read)
+    when DuckDB runs out of memory, so such a step is run again under MEMORY_RETRY_FACTOR times the limit (``raised``
+    names it), and the rest of the publish keeps that limit."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, limit: str) -> None:
         self.con, self.limit, self.raised = con, limit, ""
@@ -214,11 +214,16 @@ class RosterWarehouse:
     ) -> None:
         """Commit the merged district to the roster while a second cursor reads its row counts and data checks back
         from the work database the merge committed (district_reads.py): DuckDB releases the GIL, so the commit and
-        the reads use both cores. Reads that ran out of memory beside the commit are read again on their own."""
+        the reads use both cores. Either one that ran out of memory beside the other is run again on its own."""
         district_id = result.district_id
+        commit = partial(publish_district_rows, con, self.paths, district_id, based_on=based_on)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="district-reads") as pool:
             reads = pool.submit(read_district, con, district_id)
-            memory.enough(partial(publish_district_rows, con, self.paths, district_id, based_on=based_on))
+            try:
+                commit()
+            except duckdb.OutOfMemoryException:
+                wait([reads])  # the reads shared the memory limit: the commit is tried again alone
+                memory.enough(commit)
             try:
                 try:
                     read = reads.result()

@@ -24,6 +24,6 @@ def test_a_sync_whose_merge_outgrows_the_memory_limit_publishes_and_warns(
         if entry.level == 30 and "ROSTER_WORK_MEMORY_LIMIT" in entry.user_message
     ]
     assert warnings == [
-        "oak: the merge outgrew ROSTER_WORK_MEMORY_LIMIT=16MB and ran again under 64MB; raise the limit if this "
-        "district does it every night"
+        "oak: the merge or publish outgrew ROSTER_WORK_MEMORY_LIMIT=16MB and ran again under 64MB; raise the limit "
+        "if this district does it every night"
     ]

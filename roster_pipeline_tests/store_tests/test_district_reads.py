@@ -63,28 +63,43 @@ def test_a_publishs_check_findings_are_what_the_checks_find_in_the_committed_wor
     assert result.check_findings["unique_sourced_ids"].problems == 0
 
 
-def test_the_reads_run_on_their_own_thread_while_the_roster_commits(warehouse, monkeypatch):
-    spans: dict[str, tuple[str, float, float]] = {}
+def test_the_reads_run_while_the_roster_commits(warehouse, monkeypatch):
+    """Each side waits (up to 10 s) for the other to have begun: run one after the other, one would wait in vain."""
+    began = {"reads": threading.Event(), "commit": threading.Event()}
+    met: dict[str, bool] = {}
 
-    def timed(name, step):
+    def meeting(name, other, step):
         def run(*args, **kwargs):
-            started = time.monotonic()
-            try:
-                return step(*args, **kwargs)
-            finally:
-                spans[name] = (threading.current_thread().name, started, time.monotonic())
+            began[name].set()
+            met[name] = began[other].wait(10)
+            return step(*args, **kwargs)
 
         return run
 
-    monkeypatch.setattr(warehouse_module, "read_district", timed("reads", read_district))
-    monkeypatch.setattr(
-        warehouse_module, "publish_district_rows", timed("commit", warehouse_module.publish_district_rows)
-    )
-    warehouse.publish_district("oak")
+    monkeypatch.setattr(warehouse_module, "read_district", meeting("reads", "commit", read_district))
+    commit = meeting("commit", "reads", warehouse_module.publish_district_rows)
+    monkeypatch.setattr(warehouse_module, "publish_district_rows", commit)
+    result = warehouse.publish_district("oak")
 
-    (read_thread, read_start, _), (commit_thread, _, commit_end) = spans["reads"], spans["commit"]
-    assert read_thread != commit_thread
-    assert read_start < commit_end
+    assert met == {"reads": True, "commit": True}
+    assert result.row_counts["students"] == 3
+
+
+def test_a_commit_that_fails_while_the_reads_run_fails_the_publish_and_keeps_the_release(warehouse, monkeypatch):
+    request_release(warehouse.lake, "oak", by="test")
+
+    def refused(*args, **kwargs):
+        time.sleep(0.2)  # the reads are under way
+        raise duckdb.IOException("IO Error: could not write the catalog (fault injected)")
+
+    monkeypatch.setattr(warehouse_module, "publish_district_rows", refused)
+    with pytest.raises(duckdb.IOException, match="fault injected"):
+        warehouse.publish_district("oak")
+
+    assert release_requested(warehouse.lake, "oak")  # nothing was published: the release waits for the next try
+    assert not [t for t in threading.enumerate() if t.name.startswith("district-reads")]
+    monkeypatch.undo()
+    assert warehouse.publish_district("oak").row_counts["students"] == 3
 
 
 def test_reads_that_ran_out_of_memory_beside_the_commit_are_read_again_on_their_own(warehouse, monkeypatch):

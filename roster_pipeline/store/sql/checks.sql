@@ -1,4 +1,5 @@
--- Data-quality checks over one district of the published roster. Each block returns
+-- Data-quality checks over one district's rows as published: they run on the district's work database, which holds
+-- exactly what its publish commits to the roster (district_reads.py). Each block returns
 -- (problem_count, sample_ids) where sample_ids lists up to 10 offending sourcedIds.
 -- Parameters: $district.
 
